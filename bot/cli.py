@@ -1,0 +1,251 @@
+"""The ``studybot`` command: one function per subcommand, the work lives in the services."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot.config import Config, ConfigError, load_config
+
+T = TypeVar("T")
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"studybot: {message}", err=True)
+    sys.exit(code)
+
+
+def get_config(ctx: click.Context, *, require_token: bool = False) -> Config:
+    try:
+        return load_config(ctx.obj.get("config_path"), require_token=require_token)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def run_db(config: Config, work: Callable[[Any], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Run ``work(session_factory)`` against a migrated database; database errors → exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db.engine import create_engine, create_session_factory
+    from bot.db.migrate import upgrade
+
+    async def main() -> T:
+        engine = create_engine(config.database.url)
+        try:
+            if migrate:
+                await upgrade(engine)
+            return await work(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        fail(f"database {config.database.url.split('@')[-1]}: {reason}")
+        raise  # unreachable
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default $STUDYBOT_CONFIG or ./studybot.yaml).",
+)
+@click.version_option(package_name="studybot")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """studybot — quizzes, study materials, points and reports for a study group on Telegram."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Apply pending migrations and serve the bot (long polling, or webhook by config)."""
+    config = get_config(ctx, require_token=True)
+    from bot.logging_setup import setup_logging
+
+    setup_logging(config.log_level, config.telegram.token)
+    from sqlalchemy.exc import SQLAlchemyError
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.telegram.app import serve
+
+    try:
+        asyncio.run(serve(config))
+    except InvalidToken:
+        fail("telegram.token: rejected by the Bot API server (invalid token)")
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        fail(f"database: {reason}")
+    except NetworkError as exc:
+        fail(f"cannot reach the Bot API at {config.telegram.base_url}: {exc}", code=1)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending database migrations."""
+    config = get_config(ctx)
+    from bot.db.migrate import upgrade
+
+    async def work(db: Any) -> tuple[str | None, str | None]:
+        return await upgrade(db.kw["bind"])
+
+    before, after = run_db(config, work, migrate=False)
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"migrated from {before or 'empty'} to {after}")
+
+
+@main.group()
+def roster() -> None:
+    """Import and list the staff roster."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--keep-missing", is_flag=True, help="Do not deactivate members missing from the file."
+)
+@click.pass_context
+def roster_import(ctx: click.Context, file: Path, keep_missing: bool) -> None:
+    """Import a roster (YAML/CSV/XLSX: name, department, employee no., username, telegram id)."""
+    config = get_config(ctx)
+    from bot.members.roster import RosterError, import_roster
+    from bot.members.service import sync_departments
+
+    async def work(db: Any) -> Any:
+        async with db.begin() as session:
+            await sync_departments(session, config)
+            return await import_roster(session, config, file, deactivate_missing=not keep_missing)
+
+    try:
+        summary = run_db(config, work)
+    except RosterError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        fail(f"{file.name}: not imported ({len(exc.problems)} problem(s)); nothing changed", code=1)
+        return
+    click.echo(
+        f"{file.name}: {summary.added} added, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.deactivated} deactivated"
+        + (
+            f"; new departments: {', '.join(summary.departments_added)}"
+            if summary.departments_added
+            else ""
+        )
+    )
+
+
+@roster.command("list")
+@click.option("--bot-username", default=None, help="Print invitation deep links for this bot.")
+@click.pass_context
+def roster_list(ctx: click.Context, bot_username: str | None) -> None:
+    """List members with their binding state and invitation codes."""
+    config = get_config(ctx)
+    from sqlalchemy import select
+
+    from bot.db.models import Department, Member
+
+    async def work(db: Any) -> list[Any]:
+        async with db() as session:
+            rows = await session.execute(
+                select(Member, Department.name)
+                .outerjoin(Department, Department.id == Member.department_id)
+                .order_by(Department.sort_order, Member.id)
+            )
+            return list(rows)
+
+    for member, dept in run_db(config, work):
+        state = "bound" if member.telegram_id else "unbound"
+        if not member.active:
+            state = "inactive"
+        code = member.invite_code or ""
+        link = f"https://t.me/{bot_username}?start={code}" if bot_username and code else code
+        click.echo(
+            f"{member.id}\t{member.name}\t{dept or '-'}\t{member.employee_no or '-'}\t{state}\t{link}"
+        )
+
+
+@main.group()
+def points() -> None:
+    """Points ledger operations."""
+
+
+@points.command("adjust")
+@click.argument("member")
+@click.argument("delta", type=int)
+@click.option("--reason", required=True, help="Why (kept in the ledger and the audit log).")
+@click.pass_context
+def points_adjust(ctx: click.Context, member: str, delta: int, reason: str) -> None:
+    """Add DELTA points (negative to deduct) to MEMBER (@username, Telegram id, employee no. or name)."""
+    config = get_config(ctx)
+    from bot.members.service import AmbiguousMember, MemberNotFound, find_member
+    from bot.points.ledger import adjust, total_points
+
+    async def work(db: Any) -> tuple[str, int]:
+        async with db.begin() as session:
+            target = await find_member(session, member)
+            await adjust(
+                session,
+                member_id=target.id,
+                delta=delta,
+                reason=reason,
+                actor_telegram_id=None,
+                tz=config.tz,
+            )
+            return target.name, await total_points(session, target.id)
+
+    try:
+        name, total = run_db(config, work)
+    except MemberNotFound:
+        fail(f"no member matches {member!r}", code=1)
+        return
+    except AmbiguousMember:
+        fail(f"several members match {member!r}; use @username or the employee number", code=1)
+        return
+    except ValueError as exc:
+        fail(str(exc), code=1)
+        return
+    click.echo(f"{name}: {delta:+d} ({reason}); total now {total}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, file: Path) -> None:
+    """Write a consistent copy of the database to FILE (SQLite online backup)."""
+    config = get_config(ctx)
+    url = config.database.url
+    if not url.startswith("sqlite"):
+        fail(
+            "backup of PostgreSQL: use pg_dump, e.g. "
+            f"pg_dump --format=custom --file {file} '{url.replace('+psycopg', '').replace('+asyncpg', '')}'",
+            code=1,
+        )
+    from bot.db.backup import sqlite_backup
+
+    source = url.split("///", 1)[1] if "///" in url else ""
+    if not source or not Path(source).exists():
+        fail(f"database file {source or '(memory)'} does not exist")
+    pages = sqlite_backup(Path(source), file)
+    click.echo(f"backed up {source} to {file} ({pages} pages)")
+
+
+if __name__ == "__main__":
+    main()

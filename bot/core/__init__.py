@@ -1,0 +1,1 @@
+"""Pure logic with no I/O: periods, answer checking, scoring rules, statistics."""

@@ -1,0 +1,1 @@
+"""Database access: the engine and session factory (``engine``) and the ORM models (``models``)."""

@@ -1,0 +1,1 @@
+"""The points ledger (award, adjust, totals) and leaderboards."""

@@ -1,0 +1,127 @@
+"""Builds the python-telegram-bot Application and serves it (long polling or webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    TypeHandler,
+    Updater,
+)
+
+from bot.config import Config
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade
+from bot.members.service import sync_departments
+from bot.telegram import registration
+from bot.telegram.commands import register_commands
+from bot.telegram.common import STARTUP_HOOKS
+from bot.telegram.context import StudyContext
+from bot.telegram.middleware import before_handlers
+from bot.telegram.polling import ALLOWED_UPDATES, SafePoller
+from bot.telegram.processor import OrderedUpdateProcessor
+from bot.telegram.sender import BotSender
+
+log = logging.getLogger("studybot")
+
+# Feature modules; each has ``register(app)``. Order matters only for overlapping filters.
+FEATURES: list[str] = [
+    "bot.telegram.registration",
+]
+
+
+def build_application(config: Config, db: async_sessionmaker[AsyncSession]) -> Application:  # type: ignore[type-arg]
+    builder = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.telegram.base_url)
+        .base_file_url(config.telegram.base_file_url)
+        .context_types(ContextTypes(context=StudyContext))
+        .concurrent_updates(OrderedUpdateProcessor(256, db))
+        .connection_pool_size(64)
+        .pool_timeout(30)
+        .updater(None)
+    )
+    limits = config.telegram.rate_limit
+    if limits.overall_per_second > 0 or limits.group_per_minute > 0:
+        builder = builder.rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=limits.overall_per_second,
+                overall_time_period=1,
+                group_max_rate=limits.group_per_minute,
+                group_time_period=60,
+                max_retries=limits.max_retries,
+            )
+        )
+    app = builder.build()
+    app.bot_data["config"] = config
+    app.bot_data["db"] = db
+    app.bot_data["sender"] = BotSender(app.bot)
+    app.add_handler(TypeHandler(Update, before_handlers), group=-1)  # type: ignore[arg-type]
+    for name in FEATURES:
+        importlib.import_module(name).register(app)
+    registration.register_fallbacks(app)
+    return app
+
+
+async def serve(config: Config) -> None:
+    """Migrate, start, serve until SIGTERM/SIGINT, and shut down gracefully."""
+    engine = create_engine(config.database.url, echo=config.database.echo)
+    before, after = await upgrade(engine)
+    if before != after:
+        log.info("database migrated from %s to %s", before or "empty", after)
+    db = create_session_factory(engine)
+    async with db.begin() as session:
+        await sync_departments(session, config)
+    app = build_application(config, db)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    webhook = config.telegram.webhook
+    poller: SafePoller | None = None
+    try:
+        async with app:
+            me = await app.bot.get_me()
+            log.info("started as @%s (id %s)", me.username, me.id)
+            await register_commands(app.bot)
+            await app.start()
+            for hook in STARTUP_HOOKS:
+                await hook(app)
+            if webhook.url:
+                path = webhook.path or "telegram"
+                updater = Updater(app.bot, app.update_queue)
+                async with updater:
+                    await updater.start_webhook(
+                        listen=webhook.listen,
+                        port=webhook.port,
+                        url_path=path,
+                        webhook_url=webhook.url,
+                        secret_token=webhook.secret_token,
+                        allowed_updates=ALLOWED_UPDATES,
+                        drop_pending_updates=False,
+                    )
+                    log.info("serving webhook on %s:%s/%s", webhook.listen, webhook.port, path)
+                    await stop.wait()
+                    await updater.stop()
+            else:
+                poller = SafePoller(app, timeout=config.telegram.poll_timeout)
+                task = asyncio.create_task(poller.run())
+                stop_wait = asyncio.create_task(stop.wait())
+                await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                poller.stop()
+                await task
+                stop_wait.cancel()
+            log.info("stopping")
+            await app.stop()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,80 @@
+"""Runs before every handler (group -1): leaves foreign groups, resolves the acting person
+and their language, and records the daily check-in on the first interaction of the day."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
+
+from bot.db.models import Chat
+from bot.db.types import utcnow
+from bot.members.service import daily_checkin, load_actor
+from bot.telegram.context import StudyContext
+
+log = logging.getLogger("studybot.middleware")
+
+_checked_in: set[tuple[int, str]] = set()
+
+
+async def _remember_chat(
+    context: StudyContext, chat_id: int, type_: str, title: str | None, allowed: bool, left: bool
+) -> None:
+    async with context.db.begin() as session:
+        chat = await session.get(Chat, chat_id)
+        if chat is None:
+            chat = Chat(id=chat_id, type=type_)
+            session.add(chat)
+        chat.title = title
+        chat.allowed = allowed
+        chat.updated_at = utcnow()
+        if left:
+            chat.left_at = utcnow()
+
+
+async def guard_groups(update: Update, context: StudyContext) -> None:
+    chat = update.effective_chat
+    if chat is None or chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return
+    if chat.id in context.config.groups:
+        return
+    member_update = update.my_chat_member
+    if member_update and member_update.new_chat_member.status in (
+        ChatMemberStatus.LEFT,
+        ChatMemberStatus.BANNED,
+    ):
+        raise ApplicationHandlerStop
+    log.warning("leaving group %s (%s): not in the configured groups", chat.id, chat.title)
+    try:
+        await context.bot.leave_chat(chat.id)
+    except TelegramError as exc:
+        log.warning("could not leave group %s: %s", chat.id, exc)
+    try:
+        await _remember_chat(context, chat.id, chat.type, chat.title, False, True)
+    except SQLAlchemyError:
+        log.exception("could not record the group %s", chat.id)
+    raise ApplicationHandlerStop
+
+
+async def before_handlers(update: Update, context: StudyContext) -> None:
+    await guard_groups(update, context)
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return
+    async with context.db.begin() as session:
+        actor = await load_actor(session, context.config, user.id, user.language_code)
+        context.actor = actor
+        if actor.member_id is None or update.poll is not None:
+            return
+        day = utcnow().astimezone(context.config.tz).date().isoformat()
+        key = (actor.member_id, day)
+        if key in _checked_in:
+            return
+        await daily_checkin(session, context.config, actor.member_id)
+    _checked_in.add(key)
+    if len(_checked_in) > 100_000:
+        _checked_in.clear()
