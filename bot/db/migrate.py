@@ -34,11 +34,12 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Upgrade to ``revision``; return (revision before, revision after)."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> tuple[str | None, str | None]:
+    """Upgrade to ``revision`` (all heads by default); return (revisions before, after)."""
     async with engine.connect() as conn:
         before = await conn.run_sync(_current)
     async with engine.begin() as conn:
@@ -48,5 +49,5 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | No
     return before, after
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
