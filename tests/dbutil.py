@@ -85,7 +85,11 @@ def truncate_all(url: str) -> None:
     engine = sync_engine(url)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))

@@ -37,12 +37,18 @@ def test_missing_token_is_one_clear_line(tmp_path: Path) -> None:
         ("telegram: {token: '1:abcd'}\nbogus: 1\n", "bogus: unknown key"),
         ("telegram: {token: '1:abcd'}\ntimezone: Mars/Base\n", "timezone: unknown time zone"),
         ("telegram: {token: '1:abcd'}\nadmins: [abc]\n", "admins.0:"),
-        ("telegram: {token: '1:abcd'}\npoints: {daily_quiz: {questions: zero}}\n", "points.daily_quiz.questions:"),
+        (
+            "telegram: {token: '1:abcd'}\npoints: {daily_quiz: {questions: zero}}\n",
+            "points.daily_quiz.questions:",
+        ),
         ("telegram: {token: 'not a token'}\n", "telegram.token: malformed"),
         ("telegram: {token: '1:abcd'}\nregistration: maybe\n", "registration:"),
         ("telegram: [1, 2\n", "line"),
         ("- just\n- a list\n", "must be a mapping"),
-        ("telegram: {token: '1:abcd'}\ndatabase: {url: 'mysql://x'}\n", "database.url: unsupported"),
+        (
+            "telegram: {token: '1:abcd'}\ndatabase: {url: 'mysql://x'}\n",
+            "database.url: unsupported",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -31,7 +31,9 @@ def test_there_are_messages_to_check() -> None:
 
 def test_every_message_has_a_chinese_translation() -> None:
     zh = catalog("zh_CN")
-    missing = [f"{where}: {text!r}" for text, where in extracted_messages().items() if text not in zh]
+    missing = [
+        f"{where}: {text!r}" for text, where in extracted_messages().items() if text not in zh
+    ]
     assert not missing, "untranslated:\n" + "\n".join(missing)
 
 
