@@ -90,5 +90,5 @@ def test_seasons_must_be_ordered(tmp_path: Path) -> None:
         tmp_path,
         "telegram: {token: '1:abcd'}\npoints: {seasons: [{name: s, from: 2026-12-01, to: 2026-01-01}]}\n",
     )
-    with pytest.raises(ConfigError, match="points.seasons.0"):
+    with pytest.raises(ConfigError, match=r"points\.seasons\.0"):
         load_config(path, env={})
