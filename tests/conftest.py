@@ -77,3 +77,33 @@ async def db(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
         yield create_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of its own for a module (end-to-end tests share one bot process)."""
+    server = dbutil.pg_server_url()
+    if server is not None:
+        url = dbutil.create_pg_database(server)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e-db') / 'studybot.db'}"
+
+    async def migrate() -> None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    yield url
+    if server is not None:
+        dbutil.dispose_all()
+        dbutil.drop_pg_database(server, url)
+
+
+@pytest.fixture(scope="module")
+def fake_bot() -> Iterator[Any]:
+    """A running fake Bot API server for a module."""
+    from tests.fakebot import FakeBotAPI
+
+    with FakeBotAPI() as fake:
+        yield fake
