@@ -1,0 +1,1 @@
+"""Participation summaries: figures computed once, rendered as text, XLSX, DOCX and charts."""
