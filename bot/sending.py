@@ -84,6 +84,7 @@ class Sender(Protocol):
         explanation: str | None = None,
         open_period: int | None = None,
         reply_to: int | None = None,
+        allows_revoting: bool | None = None,
     ) -> Sent: ...
 
     async def stop_poll(self, chat_id: int, message_id: int) -> None: ...

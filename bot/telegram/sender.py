@@ -137,8 +137,11 @@ class BotSender:
         explanation: str | None = None,
         open_period: int | None = None,
         reply_to: int | None = None,
+        allows_revoting: bool | None = None,
     ) -> Sent:
         kwargs: dict[str, Any] = {"is_anonymous": False, "open_period": open_period}
+        if allows_revoting is not None:
+            kwargs["allows_revoting"] = allows_revoting
         if quiz_correct is not None:
             kwargs.update(type="quiz", correct_option_ids=quiz_correct, explanation=explanation)
         else:
