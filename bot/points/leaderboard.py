@@ -70,7 +70,9 @@ class DepartmentRow:
 
 
 @dataclass(frozen=True)
-class _Score:
+class Score:
+    """A member's points in a period and when they reached them (the input of a ranking)."""
+
     member_id: int
     name: str
     department_id: int | None
@@ -81,7 +83,7 @@ class _Score:
 
 async def _scores(
     session: AsyncSession, period: Period, department: str | None = None
-) -> list[_Score]:
+) -> list[Score]:
     """Members with a positive total in the period, with the time they reached it."""
     totals = (
         select(
@@ -110,7 +112,7 @@ async def _scores(
         query = query.where(Department.name == department)
     rows = await session.execute(query)
     return [
-        _Score(
+        Score(
             member_id=r[0],
             name=r[1],
             department_id=r[2],
@@ -160,7 +162,7 @@ async def answer_counts(
     return result
 
 
-def _order_key(score: _Score, counts: dict[int, tuple[int, int]]) -> tuple:
+def _order_key(score: Score, counts: dict[int, tuple[int, int]]) -> tuple:
     n, c = counts.get(score.member_id, (0, 0))
     accuracy = c / n if n else -1.0  # no answers sorts after any accuracy
     reached = score.reached_at.timestamp() if score.reached_at else float("inf")
@@ -170,15 +172,15 @@ def _order_key(score: _Score, counts: dict[int, tuple[int, int]]) -> tuple:
 async def _ranked(
     session: AsyncSession,
     config: Config,
-    scores: Sequence[_Score],
+    scores: Sequence[Score],
     period: Period,
     *,
     positions: int | None = None,
     member_id: int | None = None,
-) -> tuple[list[tuple[int, _Score]], dict[int, tuple[int, int]]]:
+) -> tuple[list[tuple[int, Score]], dict[int, tuple[int, int]]]:
     """Rank ``scores``; only the tie groups touching the first ``positions`` places (or all
     when None) and the group of ``member_id`` are ordered, since only they are shown."""
-    groups: dict[int, list[_Score]] = defaultdict(list)
+    groups: dict[int, list[Score]] = defaultdict(list)
     for score in scores:
         groups[score.points].append(score)
     wanted: list[int] = []
@@ -196,7 +198,7 @@ async def _ranked(
         counts = await answer_counts(session, config, period)
     else:
         counts = await answer_counts(session, config, period, need) if need else {}
-    ranked: list[tuple[int, _Score]] = []
+    ranked: list[tuple[int, Score]] = []
     place = 0
     for points in sorted(groups, reverse=True):
         group = groups[points]
@@ -207,7 +209,13 @@ async def _ranked(
     return ranked, counts
 
 
-def _row(rank: int, score: _Score, counts: dict[int, tuple[int, int]]) -> LeaderRow:
+def rank_people(scores: Sequence[Score], counts: dict[int, tuple[int, int]]) -> list[LeaderRow]:
+    """Rank every score given everyone's (answers, correct) — for callers that have them."""
+    ordered = sorted(scores, key=lambda s: _order_key(s, counts))
+    return [_row(i + 1, score, counts) for i, score in enumerate(ordered)]
+
+
+def _row(rank: int, score: Score, counts: dict[int, tuple[int, int]]) -> LeaderRow:
     n, c = counts.get(score.member_id, (0, 0))
     return LeaderRow(
         rank=rank,
@@ -312,29 +320,52 @@ async def department_leaderboard(
     departments = await session.execute(
         select(Department.id, Department.name, Department.sort_order)
     )
-    rows = [
-        (dept_id, name, order, roster.get(dept_id, 0))
-        for dept_id, name, order in departments
-        if roster.get(dept_id, 0) > 0
-    ]
+    return rank_departments(
+        [
+            DepartmentEntry(
+                dept_id,
+                name,
+                order,
+                roster.get(dept_id, 0),
+                points.get(dept_id, 0),
+                participants.get(dept_id, 0),
+            )
+            for dept_id, name, order in departments
+        ]
+    )
 
-    def key(item: tuple[int, str, int, int]) -> tuple:
-        dept_id, _name, order, size = item
-        return (
-            -points.get(dept_id, 0) / size,
-            -participants.get(dept_id, 0) / size,
-            order,
-            dept_id,
+
+@dataclass(frozen=True)
+class DepartmentEntry:
+    """A department's totals before ranking."""
+
+    department_id: int
+    name: str
+    sort_order: int
+    roster: int
+    points: int
+    participants: int
+
+
+def rank_departments(entries: Iterable[DepartmentEntry]) -> list[DepartmentRow]:
+    """Average points per roster member, then participation rate; empty departments are out."""
+    kept = [e for e in entries if e.roster > 0]
+    kept.sort(
+        key=lambda e: (
+            -e.points / e.roster,
+            -e.participants / e.roster,
+            e.sort_order,
+            e.department_id,
         )
-
+    )
     return [
         DepartmentRow(
             rank=i + 1,
-            department_id=dept_id,
-            name=name,
-            roster=size,
-            participants=participants.get(dept_id, 0),
-            points=points.get(dept_id, 0),
+            department_id=e.department_id,
+            name=e.name,
+            roster=e.roster,
+            participants=e.participants,
+            points=e.points,
         )
-        for i, (dept_id, name, _order, size) in enumerate(sorted(rows, key=key))
+        for i, e in enumerate(kept)
     ]
