@@ -15,27 +15,29 @@ from telegram.ext import (
     ApplicationBuilder,
     ContextTypes,
     TypeHandler,
-    Updater,
 )
 
 from bot.config import Config
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade
 from bot.members.service import sync_departments
-from bot.telegram import registration
+from bot.telegram import registration, resilience
 from bot.telegram.commands import register_commands
 from bot.telegram.common import STARTUP_HOOKS
 from bot.telegram.context import StudyContext
 from bot.telegram.middleware import before_handlers
-from bot.telegram.polling import ALLOWED_UPDATES, SafePoller
+from bot.telegram.polling import SafePoller
 from bot.telegram.processor import OrderedUpdateProcessor
 from bot.telegram.sender import BotSender
+from bot.telegram.webhook import serve_webhook
 
 log = logging.getLogger("studybot")
 
 # Feature modules; each has ``register(app)``. Order matters only for overlapping filters.
 FEATURES: list[str] = [
     "bot.telegram.registration",
+    "bot.telegram.live",
+    "bot.telegram.discussions",
 ]
 
 
@@ -52,23 +54,27 @@ def build_application(config: Config, db: async_sessionmaker[AsyncSession]) -> A
         .updater(None)
     )
     limits = config.telegram.rate_limit
+    throttle = None
     if limits.overall_per_second > 0 or limits.group_per_minute > 0:
-        builder = builder.rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=limits.overall_per_second,
-                overall_time_period=1,
-                group_max_rate=limits.group_per_minute,
-                group_time_period=60,
-                max_retries=limits.max_retries,
-            )
+        throttle = AIORateLimiter(
+            overall_max_rate=limits.overall_per_second,
+            overall_time_period=1,
+            group_max_rate=limits.group_per_minute,
+            group_time_period=60,
+            max_retries=limits.max_retries,
         )
+    builder = builder.rate_limiter(
+        resilience.RetryingLimiter(throttle, attempts=max(1, limits.max_retries + 1))
+    )
     app = builder.build()
     app.bot_data["config"] = config
     app.bot_data["db"] = db
     app.bot_data["sender"] = BotSender(app.bot)
     app.add_handler(TypeHandler(Update, before_handlers), group=-1)  # type: ignore[arg-type]
+    resilience.install_error_handlers_first(app)
     for name in FEATURES:
         importlib.import_module(name).register(app)
+    resilience.install(app)
     registration.register_fallbacks(app)
     return app
 
@@ -98,21 +104,7 @@ async def serve(config: Config) -> None:
             for hook in STARTUP_HOOKS:
                 await hook(app)
             if webhook.url:
-                path = webhook.path or "telegram"
-                updater = Updater(app.bot, app.update_queue)
-                async with updater:
-                    await updater.start_webhook(
-                        listen=webhook.listen,
-                        port=webhook.port,
-                        url_path=path,
-                        webhook_url=webhook.url,
-                        secret_token=webhook.secret_token,
-                        allowed_updates=ALLOWED_UPDATES,
-                        drop_pending_updates=False,
-                    )
-                    log.info("serving webhook on %s:%s/%s", webhook.listen, webhook.port, path)
-                    await stop.wait()
-                    await updater.stop()
+                await serve_webhook(app, db, webhook, stop)
             else:
                 poller = SafePoller(app, timeout=config.telegram.poll_timeout)
                 task = asyncio.create_task(poller.run())
