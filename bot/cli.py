@@ -247,5 +247,91 @@ def backup(ctx: click.Context, file: Path) -> None:
     click.echo(f"backed up {source} to {file} ({pages} pages)")
 
 
+@main.group()
+def notes() -> None:
+    """Study reflections (学习心得)."""
+
+
+@notes.command("export")
+@click.option(
+    "--period",
+    default=None,
+    help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 (default season).",
+)
+@click.option(
+    "--from",
+    "date_from",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day (with --to).",
+)
+@click.option(
+    "--to",
+    "date_to",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Last day (with --from).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["xlsx", "docx"]),
+    default=None,
+    help="Default: from the --out suffix.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write.",
+)
+@click.pass_context
+def notes_export(
+    ctx: click.Context,
+    period: str | None,
+    date_from: Any,
+    date_to: Any,
+    fmt: str | None,
+    out: Path,
+) -> None:
+    """Write all reflections of a period to an XLSX or DOCX file."""
+    config = get_config(ctx)
+    from bot.core.periods import PeriodError, custom_period, parse_period
+    from bot.db.types import utcnow
+    from bot.discussions.export import export_reflections
+
+    fmt = fmt or out.suffix.lower().lstrip(".")
+    if fmt not in ("xlsx", "docx"):
+        fail("--format: give xlsx or docx (or an --out file ending in .xlsx or .docx)")
+    if (date_from is None) != (date_to is None):
+        fail("--from and --to go together")
+    if period is not None and date_from is not None:
+        fail("give either --period or --from/--to, not both")
+    try:
+        if date_from is not None:
+            chosen = custom_period(date_from.date(), date_to.date())
+        else:
+            today = utcnow().astimezone(config.tz).date()
+            seasons = [(s.name, s.from_, s.to) for s in config.points.seasons]
+            chosen = parse_period(period, today, seasons=seasons)
+    except PeriodError as exc:
+        fail(str(exc))
+        return
+
+    async def work(db: Any) -> Any:
+        async with db() as session:
+            return await export_reflections(session, config, chosen, fmt)
+
+    exported = run_db(config, work)
+    try:
+        out.write_bytes(exported.content)
+    except OSError as exc:
+        fail(f"{out}: cannot write ({exc.strerror or exc})", code=1)
+    click.echo(
+        f"{out}: {exported.count} reflection(s), {chosen.label} ({chosen.start} to {chosen.end})"
+    )
+
+
 if __name__ == "__main__":
     main()

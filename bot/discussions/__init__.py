@@ -1,0 +1,1 @@
+"""Topic discussions in groups (主题讨论) and study reflections (学习心得): services and exports."""
