@@ -28,6 +28,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, case, func, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -225,6 +226,11 @@ class Figures:
     trend: list[TrendPoint]
     activity_log: list[ActivityEvent] = field(default_factory=list)
     activity_log_truncated: bool = False
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def period_tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def online_activities(self) -> int:
@@ -599,6 +605,7 @@ async def compute_figures(
         trend=trend,
         activity_log=log,
         activity_log_truncated=truncated,
+        timezone=config.timezone,
     )
 
 
