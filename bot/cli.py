@@ -84,6 +84,8 @@ def run(ctx: click.Context) -> None:
 
     try:
         asyncio.run(serve(config))
+    except ConfigError as exc:
+        fail(str(exc))
     except InvalidToken:
         fail("telegram.token: rejected by the Bot API server (invalid token)")
     except SQLAlchemyError as exc:

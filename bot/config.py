@@ -33,7 +33,8 @@ class WebhookConfig(_Model):
     url: str | None = None
     listen: str = "0.0.0.0"
     port: int = Field(8443, ge=1, le=65535)
-    secret_token: str | None = None
+    # Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and - (setWebhook).
+    secret_token: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     path: str | None = None
 
 

@@ -15,6 +15,7 @@ from bot.db.models import Chat
 from bot.db.types import utcnow
 from bot.members.service import daily_checkin, load_actor
 from bot.telegram.context import StudyContext
+from bot.telegram.processor import note_member
 
 log = logging.getLogger("studybot.middleware")
 
@@ -68,6 +69,7 @@ async def before_handlers(update: Update, context: StudyContext) -> None:
     async with context.db.begin() as session:
         actor = await load_actor(session, context.config, user.id, user.language_code)
         context.actor = actor
+        note_member(actor.member_id)
         if actor.member_id is None or update.poll is not None:
             return
         day = utcnow().astimezone(context.config.tz).date().isoformat()

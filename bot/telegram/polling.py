@@ -5,16 +5,29 @@ they are fetched, so a crash loses whatever was fetched but not yet handled. Her
 only moves past updates whose processing has finished; an update fetched again while still
 in flight is ignored. Together with ``processed_updates`` this gives each update exactly one
 effect across crashes.
+
+A batch in which one update cannot be read (python-telegram-bot refuses the whole batch) is
+fetched again raw and read update by update: the unreadable one is logged and confirmed, the
+others are processed. Otherwise it would be fetched and refused forever, and nothing after it
+would ever be handled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from typing import Any
 
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    Conflict,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application
 
 from bot.telegram.sender import retry_after_seconds
@@ -81,7 +94,14 @@ class SafePoller:
                     fetch.cancel()
                     break
                 stopper.cancel()
-                updates = fetch.result()
+                unreadable: list[int] = []
+                try:
+                    updates = list(fetch.result())
+                except TelegramError:
+                    raise
+                except Exception as exc:
+                    log.warning("a fetched update cannot be read (%s); reading one by one", exc)
+                    updates, unreadable = await self._fetch_leniently()
                 backoff = 1.0
             except InvalidToken:
                 raise
@@ -97,6 +117,11 @@ class SafePoller:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
+            except TelegramError as exc:
+                log.error("getUpdates failed: %s; retrying in %.0fs", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
             fresh = 0
             for update in updates:
                 if update.update_id in self._in_flight or update.update_id <= self._highest_seen:
@@ -105,6 +130,8 @@ class SafePoller:
                 self._highest_seen = max(self._highest_seen, update.update_id)
                 task = asyncio.create_task(self._process(update))
                 self._in_flight[update.update_id] = task
+            if unreadable:
+                self._highest_seen = max(self._highest_seen, *unreadable)
             # Telegram answers at once while an in-flight update holds the offset back: wait
             # for progress instead of fetching the same batch in a busy loop.
             if self._in_flight and (fresh == 0 or len(self._in_flight) >= self.limit * 4):
@@ -114,6 +141,38 @@ class SafePoller:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
         await self.drain()
+
+    async def _fetch_leniently(self) -> tuple[list[Update], list[int]]:
+        """The pending batch read update by update: (readable updates, unreadable ids)."""
+        with warnings.catch_warnings():
+            # do_api_request suggests get_updates, which is what cannot read this batch.
+            warnings.simplefilter("ignore")
+            raw = await self.app.bot.do_api_request(
+                "getUpdates",
+                api_kwargs={
+                    "offset": self._offset(),
+                    "limit": self.limit,
+                    "timeout": 0,
+                    "allowed_updates": ALLOWED_UPDATES,
+                },
+            )
+        updates: list[Update] = []
+        unreadable: list[int] = []
+        for item in raw if isinstance(raw, list) else []:
+            uid = item.get("update_id") if isinstance(item, dict) else None
+            try:
+                update = Update.de_json(item, self.app.bot)
+            except Exception as exc:
+                if not isinstance(uid, int) or uid > self._highest_seen:
+                    log.warning(
+                        "update %s cannot be read (%s: %s); skipped", uid, type(exc).__name__, exc
+                    )
+                if isinstance(uid, int):
+                    unreadable.append(uid)
+                continue
+            if update is not None:
+                updates.append(update)
+        return updates, unreadable
 
     async def drain(self, timeout: float = 20) -> None:
         """Finish the updates in hand (graceful shutdown), then confirm them."""

@@ -3,7 +3,13 @@
 Updates of one chat (or one user, for poll answers) run one after another, so a member's
 quick double press is handled in order; different members run concurrently. An update that
 was already handled to the end (recorded in ``processed_updates``) is skipped, which makes a
-redelivery after a crash harmless. Each update gets one structured log line.
+redelivery after a crash harmless. Each update gets one structured log line::
+
+    update=17 kind=command:quiz user=5001 member=3 chat=5001 status=ok ms=12.4
+
+``member`` is the member id once the middleware has resolved the user (``-`` for strangers);
+``status`` is ``error`` when a handler failed (the user was told, the error is logged with
+its traceback above the line).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +33,32 @@ from bot.db.types import utcnow
 from bot.db.upsert import insert_or_ignore
 
 log = logging.getLogger("studybot.updates")
+
+# What the handlers learnt about the update in hand, for its log line. Handlers run in the
+# task that awaits them here, so they see the dict of their own update.
+_CURRENT: ContextVar[dict[str, Any] | None] = ContextVar("studybot_update", default=None)
+
+
+def note_member(member_id: int | None) -> None:
+    """Record who the update's user is (the middleware calls this once the actor is known)."""
+    info = _CURRENT.get()
+    if info is not None:
+        info["member"] = member_id
+        info["actor_loaded"] = True
+
+
+def note_failure(reason: str) -> None:
+    """Mark the update in hand as failed in its log line."""
+    info = _CURRENT.get()
+    if info is not None:
+        info["status"] = "error"
+        info.setdefault("error", reason)
+
+
+def actor_loaded() -> bool:
+    """Whether the middleware got as far as resolving the user of the update in hand."""
+    info = _CURRENT.get()
+    return bool(info and info.get("actor_loaded"))
 
 
 def update_kind(update: Update) -> str:
@@ -106,6 +139,8 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         started = time.perf_counter()
         if lock is not None:
             await lock.acquire()
+        info: dict[str, Any] = {"status": "ok"}
+        token = _CURRENT.set(info)
         try:
             if await self._already_processed(update.update_id):
                 close = getattr(coroutine, "close", None)
@@ -115,26 +150,32 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                     "update=%s kind=%s skipped=redelivered", update.update_id, update_kind(update)
                 )
                 return
-            status = "ok"
+            crashed = True
             try:
                 await coroutine
-            except Exception:
-                status = "error"
-                raise
+                crashed = False
             finally:
-                if status == "ok":
+                if crashed:
+                    info["status"] = "error"
+                else:
+                    # A handler failure was answered by the error handlers: the update is
+                    # done, and a redelivery must not run it (and apologise) again.
                     await self._mark_processed(update.update_id)
                 user = update.effective_user
                 chat = update.effective_chat
+                member = info.get("member")
                 log.info(
-                    "update=%s kind=%s user=%s chat=%s status=%s ms=%.1f",
+                    "update=%s kind=%s user=%s member=%s chat=%s status=%s ms=%.1f%s",
                     update.update_id,
                     update_kind(update),
                     user.id if user else "-",
+                    member if member is not None else "-",
                     chat.id if chat else "-",
-                    status,
+                    info["status"],
                     (time.perf_counter() - started) * 1000,
+                    f" error={info['error']}" if "error" in info else "",
                 )
         finally:
+            _CURRENT.reset(token)
             if lock is not None:
                 lock.release()
