@@ -335,5 +335,307 @@ def notes_export(
     )
 
 
+# --- leaderboards, reports, demo -------------------------------------------------------------
+
+
+def _cli_period(config: Config, period: str | None, start: Any, end: Any, default: str) -> Any:
+    from bot.core.periods import PeriodError, custom_period, local_day, parse_period
+
+    try:
+        if start is not None or end is not None:
+            if period is not None:
+                fail("give either --period or --from/--to, not both")
+            if start is None or end is None:
+                fail("--from and --to go together")
+            return custom_period(start.date(), end.date())
+        seasons = [(s.name, s.from_, s.to) for s in config.points.seasons]
+        return parse_period(period, local_day(config.tz), seasons=seasons, default=default)
+    except PeriodError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def _progress_steps(label: str) -> tuple[Any, Any]:
+    """A spinner naming the current step, on a terminal only."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    task = bar.add_task(label)
+
+    def step(name: str) -> None:
+        bar.update(task, description=f"{label}: {name}")
+
+    return bar, step
+
+
+@main.command()
+@click.option(
+    "--period",
+    default=None,
+    help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 (default season).",
+)
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day (with --to).",
+)
+@click.option(
+    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (with --from)."
+)
+@click.option(
+    "--by", type=click.Choice(["person", "department"]), default="person", show_default=True
+)
+@click.option("--department", default=None, help="Only people of this department.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show the first N rows.")
+@click.pass_context
+def leaderboard(
+    ctx: click.Context,
+    period: str | None,
+    start: Any,
+    end: Any,
+    by: str,
+    department: str | None,
+    limit: int | None,
+) -> None:
+    """Print a leaderboard by person (points, accuracy) or by department."""
+    config = get_config(ctx)
+    chosen = _cli_period(config, period, start, end, "season")
+    if by == "department" and department:
+        fail("--department filters people; it does not go with --by department")
+    from sqlalchemy import select
+
+    from bot.db.models import Department
+    from bot.points.leaderboard import department_leaderboard, person_leaderboard
+    from bot.reports.text import fmt, pct
+
+    async def work(db: Any) -> Any:
+        async with db() as session:
+            if department is not None:
+                found = await session.scalar(
+                    select(Department.id).where(Department.name == department)
+                )
+                if found is None:
+                    return None
+            if by == "department":
+                return await department_leaderboard(session, config, chosen)
+            return await person_leaderboard(
+                session, config, chosen, department=department, limit=limit
+            )
+
+    rows = run_db(config, work)
+    if rows is None:
+        fail(f"no department {department!r}", code=1)
+        return
+    click.echo(
+        f"{'department' if by == 'department' else 'leaderboard'} {chosen.label} ({chosen.start} – {chosen.end})"
+    )
+    if not rows:
+        click.echo("no points in this period")
+        return
+    if by == "department":
+        click.echo("rank\tdepartment\tmembers\tparticipants\trate\tpoints\tavg")
+        for d in rows[:limit]:
+            click.echo(
+                f"{d.rank}\t{d.name}\t{d.roster}\t{d.participants}\t{pct(d.participation_rate)}\t{d.points}\t{fmt(d.average_points, 'average')}"
+            )
+    else:
+        click.echo("rank\tname\tdepartment\tpoints\taccuracy")
+        for r in rows:
+            click.echo(f"{r.rank}\t{r.name}\t{r.department or '-'}\t{r.points}\t{pct(r.accuracy)}")
+
+
+@main.command()
+@click.option(
+    "--period",
+    default=None,
+    help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 (default year).",
+)
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day (with --to).",
+)
+@click.option(
+    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (with --from)."
+)
+@click.option(
+    "--format",
+    "fmt_",
+    type=click.Choice(["md", "xlsx", "docx", "png"]),
+    default=None,
+    help="Default: from the --out suffix, else md.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file ('-' or none: Markdown to stdout).",
+)
+@click.option(
+    "--locale",
+    type=click.Choice(["zh_CN", "en"]),
+    default=None,
+    help="Language (default: the config's locale).",
+)
+@click.pass_context
+def report(
+    ctx: click.Context,
+    period: str | None,
+    start: Any,
+    end: Any,
+    fmt_: str | None,
+    out: Path | None,
+    locale: str | None,
+) -> None:
+    """Write the participation report of a period (md, xlsx, docx or png)."""
+    config = get_config(ctx)
+    chosen = _cli_period(config, period, start, end, "year")
+    to_stdout = out is None or str(out) == "-"
+    if fmt_ is None:
+        suffix = out.suffix.lstrip(".").lower() if out is not None and not to_stdout else ""
+        fmt_ = suffix if suffix in ("md", "xlsx", "docx", "png") else "md"
+    if to_stdout and fmt_ != "md":
+        fail(f"--format {fmt_} is a binary file: give --out FILE")
+    from bot.i18n import translator
+    from bot.reports.figures import compute_figures
+    from bot.reports.outputs import render
+
+    bar, step = _progress_steps(f"report {chosen.label}")
+
+    async def work(db: Any) -> Any:
+        async with db() as session:
+            return await compute_figures(
+                session, config, chosen, activity_log=fmt_ == "xlsx", progress=step
+            )
+
+    with bar:
+        figures = run_db(config, work)
+        step(f"writing {fmt_}")
+        data = render(figures, fmt_, translator(locale or config.locale))
+    if to_stdout:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    assert out is not None
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}", code=1)
+    click.echo(f"wrote {out} ({fmt_}, {chosen.label}, {len(data)} bytes)")
+
+
+@main.command()
+@click.option("--members", type=click.IntRange(5, 5000), default=60, show_default=True)
+@click.option("--days", type=click.IntRange(1, 730), default=90, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("studybot-demo"),
+    show_default=True,
+    help="Folder for the demo database and the sample report.",
+)
+@click.option(
+    "--database", default=None, help="Database URL to fill (default: a new SQLite file in --out)."
+)
+@click.option(
+    "--quizzes",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Sample content folder (default: the repository's quizzes/).",
+)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    members: int,
+    days: int,
+    out: Path,
+    database: str | None,
+    quizzes: Path | None,
+    seed: int,
+) -> None:
+    """Fill a fresh database with a sample unit and simulated study, and write a report."""
+    config = get_config(ctx)
+    out.mkdir(parents=True, exist_ok=True)
+    url = database or f"sqlite+aiosqlite:///{(out / 'demo.db').resolve()}"
+    from bot.config import normalise_database_url
+
+    config = config.model_copy(
+        update={"database": config.database.model_copy(update={"url": normalise_database_url(url)})}
+    )
+    if quizzes is None:
+        here = Path(__file__).resolve().parent.parent / "quizzes"
+        quizzes = here if here.is_dir() else Path("quizzes")
+    import datetime as dt
+
+    from bot.core.periods import custom_period, local_day
+    from bot.i18n import translator
+    from bot.reports.demo import DemoError, build_demo
+    from bot.reports.figures import compute_figures
+    from bot.reports.outputs import render
+    from bot.reports.text import report_paragraph
+
+    bar, step = _progress_steps("demo")
+    today = local_day(config.tz)
+    chosen = custom_period(today - dt.timedelta(days=days - 1), today)
+
+    async def work(db: Any) -> Any:
+        async with db.begin() as session:
+            summary = await build_demo(
+                session,
+                config,
+                members=members,
+                days=days,
+                quizzes=quizzes,
+                today=today,
+                seed=seed,
+                progress=step,
+            )
+        async with db() as session:
+            figures = await compute_figures(session, config, chosen, progress=step)
+        return summary, figures
+
+    try:
+        with bar:
+            summary, figures = run_db(config, work)
+            tr = translator(config.locale)
+            written = []
+            for kind in ("md", "xlsx", "docx", "png"):
+                step(f"writing {kind}")
+                target = out / f"report.{kind}"
+                target.write_bytes(render(figures, kind, tr))
+                written.append(target)
+    except DemoError as exc:
+        fail(str(exc), code=1)
+        return
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"demo database: {url}\n"
+        f"{summary.members} members in {summary.departments} departments; banks: {', '.join(summary.banks)}; "
+        f"{summary.plan_items} plan items\n"
+        f"{days} days simulated: {summary.answers} answers, {summary.reads} reads, "
+        f"{summary.sessions} sessions, {summary.discussions} discussions, "
+        f"{summary.live_rounds} live rounds, {summary.reflections} reflections, "
+        f"{summary.ledger_rows} ledger rows"
+    )
+    click.echo("report: " + ", ".join(str(p) for p in written))
+    click.echo("")
+    click.echo(report_paragraph(figures, translator(config.locale)))
+    click.echo(
+        f"\nTry: studybot --config <your config> report --from {chosen.start} --to {chosen.end} --out report.docx "
+        f"(with DATABASE_URL={url})"
+    )
+
+
 if __name__ == "__main__":
     main()

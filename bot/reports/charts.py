@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,8 @@ SYSTEM_CJK_FAMILIES = (
     "PingFang SC",
     "SimHei",
 )
+# rc_context changes global settings: one chart at a time when rendered off the event loop.
+_LOCK = threading.Lock()
 BAR = "#c0392b"
 BAR_2 = "#2e86c1"
 
@@ -74,7 +77,7 @@ def _rc() -> dict[str, object]:
 
 def people_chart(rows: Sequence[LeaderRow], title: str, _: Translator) -> bytes:
     """Horizontal bars of the top people's points (first place on top)."""
-    with matplotlib.rc_context(_rc()):
+    with _LOCK, matplotlib.rc_context(_rc()):
         fig = _figure(7, 0.45 * max(len(rows), 3) + 1.2)
         ax = fig.add_subplot()
         labels = [f"{r.rank}. {r.name}" for r in rows][::-1]
@@ -92,7 +95,7 @@ def people_chart(rows: Sequence[LeaderRow], title: str, _: Translator) -> bytes:
 
 def departments_chart(rows: Sequence[DepartmentRow], title: str, _: Translator) -> bytes:
     """Average points per member and participation rate of each department."""
-    with matplotlib.rc_context(_rc()):
+    with _LOCK, matplotlib.rc_context(_rc()):
         fig = _figure(7, 0.55 * max(len(rows), 3) + 1.4)
         ax = fig.add_subplot()
         names = [d.name for d in rows][::-1]
@@ -116,7 +119,7 @@ def departments_chart(rows: Sequence[DepartmentRow], title: str, _: Translator) 
 
 def summary_chart(figures: Figures, _: Translator) -> bytes:
     """One picture for the report: trend, departments and the top 10."""
-    with matplotlib.rc_context(_rc()):
+    with _LOCK, matplotlib.rc_context(_rc()):
         fig = _figure(10, 7.5)
         grid = fig.add_gridspec(2, 2)
         trend = fig.add_subplot(grid[0, :])

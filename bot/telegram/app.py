@@ -38,6 +38,7 @@ FEATURES: list[str] = [
     "bot.telegram.registration",
     "bot.telegram.live",
     "bot.telegram.discussions",
+    "bot.telegram.reports",
 ]
 
 
