@@ -28,7 +28,7 @@ COLUMNS = (
     N_("Department"),
     N_("Characters"),
     N_("About"),
-    N_("Reflection"),
+    N_("Reflection text"),
 )
 
 
@@ -132,7 +132,7 @@ def to_xlsx(rows: list[ExportRow], config: Config, period: Period, locale: str) 
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
 
-    summary = workbook.create_sheet(_("By department")[:31])
+    summary = workbook.create_sheet(_("Reflections by department")[:31])
     summary.append([_("Department"), _("Reflections"), _("Authors")])
     for cell in summary[1]:
         cell.font = Font(bold=True)
