@@ -28,7 +28,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -527,18 +527,21 @@ class LiveQuizRunner:
         """Advance every round that may have something due (all running rounds)."""
         now = self.clock()
         async with self.db() as session:
-            running = list(
-                await session.scalars(select(LiveRound.id).where(LiveRound.status == "running"))
-            )
-            unposted = list(
-                await session.scalars(
-                    select(LiveRound.id).where(
-                        LiveRound.status != "running",
-                        LiveRound.result_message_id.is_(None),
-                        LiveRound.finished_at > now - RESULT_RETRY_WINDOW,
+            rows = (
+                await session.execute(
+                    select(LiveRound.id, LiveRound.status).where(
+                        or_(
+                            LiveRound.status == "running",
+                            and_(
+                                LiveRound.result_message_id.is_(None),
+                                LiveRound.finished_at > now - RESULT_RETRY_WINDOW,
+                            ),
+                        )
                     )
                 )
-            )
+            ).all()
+        running = [rid for rid, status in rows if status == "running"]
+        unposted = [rid for rid, status in rows if status != "running"]
         if running:
             await asyncio.gather(*(self._advance_safely(rid) for rid in running))
         for round_id in unposted:

@@ -439,12 +439,16 @@ async def test_a_crash_between_claim_and_send_loses_the_question_but_never_repea
     assert started.round_id is not None
     claimed = await runner._claim_next(started.round_id)  # then the process dies
     assert claimed is not None
+    async with db() as session:  # a vote arriving now may be for the poll being sent
+        assert await live.sending_in_progress(session)
     await runner.tick()
     clock.advance(20)
     await runner.tick()
     assert sender.polls == []
     clock.advance(live.LOST_SEND_AFTER.total_seconds() + 1)
     await runner.tick()  # closed without a poll
+    async with db() as session:
+        assert not await live.sending_in_progress(session)
     clock.advance(live.PAUSE.total_seconds())
     await runner.tick()
     assert len(sender.polls) == 1
