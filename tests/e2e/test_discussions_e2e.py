@@ -18,6 +18,7 @@ from docx import Document
 from openpyxl import load_workbook
 
 from bot.db.engine import create_engine, create_session_factory
+from bot.db.models import MaterialRead, PlanItem
 from tests import dbutil, factories
 from tests.e2e.harness import BotProcess, run_cli
 from tests.fakebot import Call, FakeBotAPI, FakeChat, FakeUser
@@ -32,7 +33,7 @@ MEMBERS = {
     "d": (7104, "赵六", "办公室"),
 }
 STRANGER = 7199
-COUNT_GROUP, EDIT_GROUP, RESTART_GROUP = -1006001, -1006002, -1006003
+COUNT_GROUP, EDIT_GROUP, RESTART_GROUP, USAGE_GROUP = -1006001, -1006002, -1006003, -1006004
 LONG = "我认为保密工作要从日常小事做起，人人有责。"
 REFLECTION = (
     "通过本次宪法学习，我深刻认识到宪法是国家的根本法，要自觉尊崇宪法、学习宪法、遵守宪法。" * 3
@@ -44,8 +45,22 @@ def seed(database_url: str) -> None:
         engine = create_engine(database_url)
         db = create_session_factory(engine)
         async with db.begin() as session:
-            for tid, name, dept in MEMBERS.values():
-                await factories.member(session, name, dept=dept, telegram_id=tid)
+            ids = {}
+            for key, (tid, name, dept) in MEMBERS.items():
+                ids[key] = (await factories.member(session, name, dept=dept, telegram_id=tid)).id
+            # a material member c confirmed yesterday: /note offers to link the reflection to it
+            item = PlanItem(slug="law-study", title="宪法学习材料", when="2026-11-01T09:00")
+            session.add(item)
+            await session.flush()
+            yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+            session.add(
+                MaterialRead(
+                    member_id=ids["c"],
+                    plan_item_id=item.id,
+                    occurrence=yesterday,
+                    read_at=yesterday,
+                )
+            )
         await engine.dispose()
 
     asyncio.run(work())
@@ -63,7 +78,7 @@ def bot(
         config={
             "departments": ["办公室", "宣传科", "业务一科"],
             "admins": [ADMIN],
-            "groups": [COUNT_GROUP, EDIT_GROUP, RESTART_GROUP],
+            "groups": [COUNT_GROUP, EDIT_GROUP, RESTART_GROUP, USAGE_GROUP],
         },
     )
     process.start()
@@ -307,3 +322,60 @@ def test_reflections_are_refused_stored_listed_and_exported(
     assert "1 reflection(s)" in done.stdout
     cli_sheet = load_workbook(out).active
     assert cli_sheet.cell(2, 7).value == REFLECTION
+
+
+def test_discuss_refusals_and_usage(
+    bot: BotProcess, fake_bot: FakeBotAPI, module_database_url: str, people: dict[str, FakeUser]
+) -> None:
+    fake = fake_bot
+    group = fake.group(USAGE_GROUP, "学习四群")
+
+    def answer(user: FakeUser, text: str, chat: FakeChat | None = None) -> str:
+        mark = fake.mark()
+        fake.send_text(user, text, chat=chat)
+        target = chat.id if chat is not None else user.id
+        return fake.wait_for("sendMessage", since=mark, chat_id=target).text or ""
+
+    assert "仅限管理员" in answer(people["a"], "/discuss 员工不能发起", group)
+    assert "群组中使用" in answer(people["admin"], "/discuss 私聊不能发起")
+    assert "1 分钟到 30 天" in answer(people["admin"], "/discuss 题目 31d", group)
+    assert "没有进行中的主题讨论" in answer(people["admin"], "/discuss close", group)
+    open_topic(fake, people["admin"], group, "第一个话题 3")
+    open_topic(fake, people["admin"], group, "第二个话题")
+    usage = answer(people["admin"], "/discuss", group)
+    assert "用法" in usage and "第一个话题" in usage and "第二个话题" in usage
+    assert "私聊" in answer(people["admin"], "/notes export", group)
+    assert "无法识别的期间" in answer(people["admin"], "/notes export someday")
+    topics_here = dbutil.scalar(
+        module_database_url, "SELECT count(*) FROM discussions WHERE chat_id = :c", c=USAGE_GROUP
+    )
+    assert topics_here == 2
+
+
+def test_a_reflection_can_be_linked_to_a_material(
+    bot: BotProcess, fake_bot: FakeBotAPI, module_database_url: str, people: dict[str, FakeUser]
+) -> None:
+    fake, c = fake_bot, people["c"]
+    mark = fake.mark()
+    fake.send_text(c, "/note")
+    prompt = fake.wait_for("sendMessage", since=mark, chat_id=c.id, text_contains="学习心得")
+    message = fake.message(c.id, prompt.result["message_id"])
+    assert message is not None
+    assert [text for text, _data in fake.buttons(message)] == ["📎 宪法学习材料"]
+    mark = fake.mark()
+    fake.press(c, message, text="📎")
+    fake.wait_for("sendMessage", since=mark, chat_id=c.id, text_contains="宪法学习材料")
+    mark = fake.mark()
+    fake.send_text(c, REFLECTION)
+    fake.wait_for("sendMessage", since=mark, chat_id=c.id, text_contains="已保存")
+    linked = dbutil.scalar(
+        module_database_url,
+        "SELECT p.title FROM reflections r JOIN plan_items p ON p.id = r.plan_item_id "
+        "JOIN members m ON m.id = r.member_id WHERE m.telegram_id = :t",
+        t=c.id,
+    )
+    assert linked == "宪法学习材料"
+    mark = fake.mark()
+    fake.send_text(c, "/notes")
+    listing = fake.wait_for("sendMessage", since=mark, chat_id=c.id).text or ""
+    assert "关联：宪法学习材料" in listing
