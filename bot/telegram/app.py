@@ -38,7 +38,12 @@ FEATURES: list[str] = [
     "bot.telegram.registration",
     "bot.telegram.live",
     "bot.telegram.discussions",
+    "bot.telegram.quiz",
+    "bot.telegram.me",
     "bot.telegram.reports",
+    "bot.telegram.materials",
+    "bot.telegram.sessions",
+    "bot.telegram.banks",
 ]
 
 
