@@ -637,5 +637,155 @@ def demo(
     )
 
 
+@main.group()
+def plan() -> None:
+    """Check, load and inspect the study plan."""
+
+
+def _plan_time(config: Config, moment: Any) -> str:
+    return moment.astimezone(config.tz).strftime("%Y-%m-%d %H:%M %a")
+
+
+@plan.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    help="List the pushes after this local date-time (default: now), e.g. 2026-12-01T00:00.",
+)
+@click.option("--count", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_context
+def plan_check(ctx: click.Context, file: Path, start: str | None, count: int) -> None:
+    """Validate a study plan FILE and print its next pushes (exit 1 if it has problems)."""
+    import datetime as dt
+
+    from bot.db.types import utcnow
+    from bot.materials.plan import PlanError, read_plan_file, upcoming_pushes
+
+    config = get_config(ctx)
+    now = utcnow()
+    if start is not None:
+        try:
+            moment = dt.datetime.fromisoformat(start)
+        except ValueError:
+            fail(f"--from: {start!r} is not a date-time such as 2026-12-01T00:00")
+            return
+        now = (moment if moment.tzinfo else moment.replace(tzinfo=config.tz)).astimezone(dt.UTC)
+    try:
+        loaded = read_plan_file(file, config)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        fail(f"{file.name}: {len(exc.problems)} problem(s); the plan cannot be used", code=1)
+        return
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{file.name}: {len(loaded.items)} items, OK")
+    pushes = upcoming_pushes(loaded, now, count)
+    if not pushes:
+        click.echo("no pushes after " + _plan_time(config, now))
+        return
+    click.echo(f"next {len(pushes)} pushes ({config.timezone}):")
+    for push in pushes:
+        audience = ", ".join(str(a) for a in push.item.audience)
+        extras = []
+        if push.item.file:
+            extras.append("file")
+        if push.item.quiz_bank:
+            extras.append(f"quiz {push.item.quiz_bank}×{push.item.quiz_questions}")
+        suffix = f" [{'; '.join(extras)}]" if extras else ""
+        click.echo(
+            f"  {_plan_time(config, push.at)}  {push.item.id}  {push.item.title}  → {audience}{suffix}"
+        )
+
+
+@plan.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def plan_load(ctx: click.Context, file: Path) -> None:
+    """Make FILE the active study plan now (a running bot picks it up at its next tick)."""
+    config = get_config(ctx)
+    from bot.materials.plan import PlanError, read_plan_file, store_plan
+
+    try:
+        loaded = read_plan_file(file, config)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        fail(f"{file.name}: not loaded ({len(exc.problems)} problem(s)); nothing changed", code=1)
+        return
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+    async def work(db: Any) -> Any:
+        async with db.begin() as session:
+            return await store_plan(session, loaded, source="cli")
+
+    summary = run_db(config, work)
+    click.echo(
+        f"{file.name}: {len(loaded.items)} items loaded ({summary.added} new, "
+        f"{summary.updated} changed, {summary.unchanged} unchanged, "
+        f"{summary.deactivated} removed)"
+    )
+
+
+@plan.command("status")
+@click.pass_context
+def plan_status(ctx: click.Context) -> None:
+    """The stored plan: each active item, its next push, deliveries and reads so far."""
+    config = get_config(ctx)
+    from sqlalchemy import func, select
+
+    from bot.db.models import Delivery, MaterialRead, PlanItem
+    from bot.db.types import utcnow
+    from bot.materials.occurrences import ScheduleError, parse_when
+
+    async def work(db: Any) -> list[Any]:
+        async with db() as session:
+            items = list(
+                await session.scalars(
+                    select(PlanItem).where(PlanItem.active.is_(True)).order_by(PlanItem.id)
+                )
+            )
+            counts = {
+                (row[0], row[1]): row[2]
+                for row in await session.execute(
+                    select(Delivery.plan_item_id, Delivery.status, func.count()).group_by(
+                        Delivery.plan_item_id, Delivery.status
+                    )
+                )
+            }
+            reads = dict(
+                list(
+                    await session.execute(
+                        select(MaterialRead.plan_item_id, func.count()).group_by(
+                            MaterialRead.plan_item_id
+                        )
+                    )
+                )
+            )
+            return [(item, counts, reads) for item in items]
+
+    rows = run_db(config, work)
+    if not rows:
+        click.echo("no study plan loaded")
+        return
+    now = utcnow()
+    for item, counts, reads in rows:
+        try:
+            nxt = parse_when(item.when, config.tz).next_after(now)
+        except ScheduleError:
+            nxt = None
+        when = _plan_time(config, nxt) if nxt else "-"
+        click.echo(
+            f"{item.slug}\tnext {when}\tsent {counts.get((item.id, 'sent'), 0)}"
+            f"\tmissed {counts.get((item.id, 'missed'), 0)}"
+            f"\tunreachable {counts.get((item.id, 'unreachable'), 0)}"
+            f"\tfailed {counts.get((item.id, 'failed'), 0)}\tread {reads.get(item.id, 0)}"
+            f"\t{item.title}"
+        )
+
+
 if __name__ == "__main__":
     main()

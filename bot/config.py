@@ -61,6 +61,8 @@ class DatabaseConfig(_Model):
 class ScheduleConfig(_Model):
     misfire_grace: int = Field(3600, ge=0)
     reminder_time: dt.time = dt.time(20, 0)
+    # How often the scheduler looks for due pushes (pushes also wake it at their exact time).
+    tick_seconds: float = Field(30, gt=0, le=3600)
 
 
 class LeaderboardConfig(_Model):

@@ -27,6 +27,8 @@ class Sent:
     chat_id: int
     message_id: int
     poll_id: str | None = None
+    # Telegram's id of an uploaded document: later sends can reuse it instead of the bytes
+    file_id: str | None = None
 
 
 class SendError(Exception):
@@ -67,6 +69,10 @@ class Sender(Protocol):
 
     async def send_document(
         self, chat_id: int, filename: str, data: bytes, *, caption: str | None = None
+    ) -> Sent: ...
+
+    async def send_document_id(
+        self, chat_id: int, file_id: str, *, caption: str | None = None
     ) -> Sent: ...
 
     async def send_photo(

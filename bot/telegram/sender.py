@@ -60,7 +60,12 @@ async def call_with_retries(
 
 
 def _sent(message: Message) -> Sent:
-    return Sent(message.chat_id, message.message_id, message.poll.id if message.poll else None)
+    return Sent(
+        message.chat_id,
+        message.message_id,
+        message.poll.id if message.poll else None,
+        message.document.file_id if message.document else None,
+    )
 
 
 class BotSender:
@@ -113,6 +118,16 @@ class BotSender:
             lambda: self.bot.send_document(
                 chat_id, InputFile(data, filename=filename), caption=caption
             ),
+            what="sendDocument",
+        )
+        return _sent(message)
+
+    async def send_document_id(
+        self, chat_id: int, file_id: str, *, caption: str | None = None
+    ) -> Sent:
+        """Send a document Telegram already has (a broadcast uploads its file only once)."""
+        message = await call_with_retries(
+            lambda: self.bot.send_document(chat_id, file_id, caption=caption),
             what="sendDocument",
         )
         return _sent(message)
