@@ -335,6 +335,354 @@ def notes_export(
     )
 
 
+@main.group()
+def bank() -> None:
+    """Import, inspect and export question banks (YAML, XLSX, CSV)."""
+
+
+# Files at least this big get a progress bar when stdout is a terminal.
+PROGRESS_BAR_BYTES = 200_000
+
+
+@bank.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--check", is_flag=True, help="Only validate the files; write nothing.")
+@click.pass_context
+def bank_import(ctx: click.Context, files: tuple[Path, ...], check: bool) -> None:
+    """Import bank FILES, each all-or-nothing; exit 1 if any file was refused."""
+    config = get_config(ctx)
+    from contextlib import AbstractContextManager
+
+    from rich.progress import Progress
+
+    from bot.banks.formats import parse_bank
+    from bot.banks.importer import BankError, check_size, import_bank
+
+    def progress_bar(file: Path) -> tuple[AbstractContextManager[Any], Any]:
+        show = sys.stdout.isatty() and file.stat().st_size >= PROGRESS_BAR_BYTES
+        bar = Progress(transient=True, disable=not show)
+        tasks: dict[str, Any] = {}
+        labels = {"read": "reading rows", "check": "checking", "write": "writing"}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"{file.name}: {labels.get(stage, stage)}")
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        return bar, update
+
+    def refused(file: Path, exc: BankError) -> None:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(
+            f"{file.name}: not imported ({len(exc.problems)} problem(s)); nothing changed",
+            err=True,
+        )
+
+    async def work(db: Any) -> int:
+        failed = 0
+        for file in files:
+            bar, update = progress_bar(file)
+            try:
+                check_size(file.name, file.stat().st_size, config)
+                with bar:
+                    content = file.read_bytes()
+                    async with db.begin() as session:
+                        summary = await import_bank(
+                            session, config, file.name, content, progress=update
+                        )
+            except BankError as exc:
+                failed += 1
+                refused(file, exc)
+                continue
+            click.echo(summary.render())
+        return failed
+
+    if check:
+        failed = 0
+        for file in files:
+            bar, update = progress_bar(file)
+            try:
+                check_size(file.name, file.stat().st_size, config)
+                with bar:
+                    parsed = parse_bank(file.name, file.read_bytes(), update)
+            except BankError as exc:
+                failed += 1
+                refused(file, exc)
+                continue
+            click.echo(
+                f"{file.name}: bank {parsed.slug} ({parsed.title}) is valid, "
+                f"{len(parsed.questions)} questions; nothing written (--check)"
+            )
+    else:
+        failed = run_db(config, work)
+    if failed:
+        sys.exit(1)
+
+
+@bank.command("list")
+@click.pass_context
+def bank_list(ctx: click.Context) -> None:
+    """List banks with their question counts by type."""
+    config = get_config(ctx)
+    from bot.banks.catalog import list_banks
+
+    async def work(db: Any) -> list[Any]:
+        async with db() as session:
+            return await list_banks(session)
+
+    banks = run_db(config, work)
+    if not banks:
+        click.echo("no banks yet; import one with: studybot bank import FILE")
+        return
+    click.echo("bank\ttitle\tquestions\tsingle\tmultiple\tjudge\tblank\tretired\tcampaign")
+    for info in banks:
+        campaign = (
+            f"{info.campaign.title} {info.campaign.start}..{info.campaign.end}"
+            if info.campaign
+            else "-"
+        )
+        counts = "\t".join(str(info.counts[t]) for t in ("single", "multiple", "judge", "blank"))
+        state = "" if info.active else " (inactive)"
+        click.echo(
+            f"{info.slug}\t{info.title}{state}\t{info.total}\t{counts}\t{info.retired}\t{campaign}"
+        )
+
+
+@bank.command("show")
+@click.argument("slug")
+@click.pass_context
+def bank_show(ctx: click.Context, slug: str) -> None:
+    """Show bank SLUG and its live questions with their answers."""
+    config = get_config(ctx)
+    from bot.banks.catalog import load_bank
+
+    async def work(db: Any) -> Any:
+        async with db() as session:
+            return await load_bank(session, slug)
+
+    found = run_db(config, work)
+    if found is None:
+        fail(f"no bank {slug!r}; see: studybot bank list", code=1)
+        return
+    info, questions = found
+    click.echo(f"{info.slug}: {info.title}")
+    counts = ", ".join(f"{t} {n}" for t, n in info.counts.items())
+    click.echo(f"questions: {info.total} ({counts}); retired: {info.retired}")
+    if info.tags:
+        click.echo(f"tags: {', '.join(info.tags)}")
+    if info.campaign:
+        c = info.campaign
+        click.echo(f"campaign: {c.title}, {c.start} to {c.end}, {c.questions} per attempt")
+    click.echo(f"imported from: {info.source_name or '-'} at {info.updated_at:%Y-%m-%d %H:%M} UTC")
+    for q in questions:
+        click.echo("")
+        click.echo(f"{q.qid} [{q.type}] (v{q.version}) {q.text}")
+        for letter, option in zip("ABCDEFGHIJ", q.options, strict=False):
+            click.echo(f"    {letter}. {option}")
+        if q.type == "judge":
+            answer = "true" if q.answer[0] else "false"
+        elif q.type == "blank":
+            answer = " | ".join(str(a) for a in q.answer)
+        else:
+            answer = "".join(str(a) for a in q.answer)
+        click.echo(f"    answer: {answer}")
+
+
+@bank.command("export")
+@click.argument("slug")
+@click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "xlsx"]), default="yaml", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default SLUG.yaml / SLUG.xlsx; '-' writes YAML to stdout).",
+)
+@click.pass_context
+def bank_export(ctx: click.Context, slug: str, fmt: str, out: Path | None) -> None:
+    """Write bank SLUG as a file that imports back unchanged."""
+    config = get_config(ctx)
+    from bot.banks.catalog import load_bank
+    from bot.banks.export import ExportError, export_bank
+
+    async def work(db: Any) -> Any:
+        async with db() as session:
+            return await load_bank(session, slug)
+
+    found = run_db(config, work)
+    if found is None:
+        fail(f"no bank {slug!r}; see: studybot bank list", code=1)
+        return
+    info, questions = found
+    try:
+        name, content = export_bank(info, questions, fmt)
+    except ExportError as exc:
+        fail(f"{slug}: cannot export as {fmt}: {exc}", code=1)
+        return
+    if out is not None and str(out) == "-":
+        if fmt != "yaml":
+            fail("--out - writes YAML only; give a file name for xlsx")
+        click.echo(content.decode("utf-8"), nl=False)
+        return
+    target = out or Path(name)
+    target.write_bytes(content)
+    click.echo(f"wrote {target} ({len(questions)} questions)")
+
+
+@main.group()
+def plan() -> None:
+    """Check, load and inspect the study plan."""
+
+
+def _plan_time(config: Config, moment: Any) -> str:
+    return moment.astimezone(config.tz).strftime("%Y-%m-%d %H:%M %a")
+
+
+@plan.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    help="List the pushes after this local date-time (default: now), e.g. 2026-12-01T00:00.",
+)
+@click.option("--count", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_context
+def plan_check(ctx: click.Context, file: Path, start: str | None, count: int) -> None:
+    """Validate a study plan FILE and print its next pushes (exit 1 if it has problems)."""
+    import datetime as dt
+
+    from bot.db.types import utcnow
+    from bot.materials.plan import PlanError, read_plan_file, upcoming_pushes
+
+    config = get_config(ctx)
+    now = utcnow()
+    if start is not None:
+        try:
+            moment = dt.datetime.fromisoformat(start)
+        except ValueError:
+            fail(f"--from: {start!r} is not a date-time such as 2026-12-01T00:00")
+            return
+        now = (moment if moment.tzinfo else moment.replace(tzinfo=config.tz)).astimezone(dt.UTC)
+    try:
+        loaded = read_plan_file(file, config)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        fail(f"{file.name}: {len(exc.problems)} problem(s); the plan cannot be used", code=1)
+        return
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{file.name}: {len(loaded.items)} items, OK")
+    pushes = upcoming_pushes(loaded, now, count)
+    if not pushes:
+        click.echo("no pushes after " + _plan_time(config, now))
+        return
+    click.echo(f"next {len(pushes)} pushes ({config.timezone}):")
+    for push in pushes:
+        audience = ", ".join(str(a) for a in push.item.audience)
+        extras = []
+        if push.item.file:
+            extras.append("file")
+        if push.item.quiz_bank:
+            extras.append(f"quiz {push.item.quiz_bank}×{push.item.quiz_questions}")
+        suffix = f" [{'; '.join(extras)}]" if extras else ""
+        click.echo(
+            f"  {_plan_time(config, push.at)}  {push.item.id}  {push.item.title}  → {audience}{suffix}"
+        )
+
+
+@plan.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def plan_load(ctx: click.Context, file: Path) -> None:
+    """Make FILE the active study plan now (a running bot picks it up at its next tick)."""
+    config = get_config(ctx)
+    from bot.materials.plan import PlanError, read_plan_file, store_plan
+
+    try:
+        loaded = read_plan_file(file, config)
+    except PlanError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        fail(f"{file.name}: not loaded ({len(exc.problems)} problem(s)); nothing changed", code=1)
+        return
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+    async def work(db: Any) -> Any:
+        async with db.begin() as session:
+            return await store_plan(session, loaded, source="cli")
+
+    summary = run_db(config, work)
+    click.echo(
+        f"{file.name}: {len(loaded.items)} items loaded ({summary.added} new, "
+        f"{summary.updated} changed, {summary.unchanged} unchanged, "
+        f"{summary.deactivated} removed)"
+    )
+
+
+@plan.command("status")
+@click.pass_context
+def plan_status(ctx: click.Context) -> None:
+    """The stored plan: each active item, its next push, deliveries and reads so far."""
+    config = get_config(ctx)
+    from sqlalchemy import func, select
+
+    from bot.db.models import Delivery, MaterialRead, PlanItem
+    from bot.db.types import utcnow
+    from bot.materials.occurrences import ScheduleError, parse_when
+
+    async def work(db: Any) -> list[Any]:
+        async with db() as session:
+            items = list(
+                await session.scalars(
+                    select(PlanItem).where(PlanItem.active.is_(True)).order_by(PlanItem.id)
+                )
+            )
+            counts = {
+                (row[0], row[1]): row[2]
+                for row in await session.execute(
+                    select(Delivery.plan_item_id, Delivery.status, func.count()).group_by(
+                        Delivery.plan_item_id, Delivery.status
+                    )
+                )
+            }
+            reads = dict(
+                list(
+                    await session.execute(
+                        select(MaterialRead.plan_item_id, func.count()).group_by(
+                            MaterialRead.plan_item_id
+                        )
+                    )
+                )
+            )
+            return [(item, counts, reads) for item in items]
+
+    rows = run_db(config, work)
+    if not rows:
+        click.echo("no study plan loaded")
+        return
+    now = utcnow()
+    for item, counts, reads in rows:
+        try:
+            nxt = parse_when(item.when, config.tz).next_after(now)
+        except ScheduleError:
+            nxt = None
+        when = _plan_time(config, nxt) if nxt else "-"
+        click.echo(
+            f"{item.slug}\tnext {when}\tsent {counts.get((item.id, 'sent'), 0)}"
+            f"\tmissed {counts.get((item.id, 'missed'), 0)}"
+            f"\tunreachable {counts.get((item.id, 'unreachable'), 0)}"
+            f"\tfailed {counts.get((item.id, 'failed'), 0)}\tread {reads.get(item.id, 0)}"
+            f"\t{item.title}"
+        )
+
+
 # --- leaderboards, reports, demo -------------------------------------------------------------
 
 
@@ -635,156 +983,6 @@ def demo(
         f"\nTry: studybot --config <your config> report --from {chosen.start} --to {chosen.end} --out report.docx "
         f"(with DATABASE_URL={url})"
     )
-
-
-@main.group()
-def plan() -> None:
-    """Check, load and inspect the study plan."""
-
-
-def _plan_time(config: Config, moment: Any) -> str:
-    return moment.astimezone(config.tz).strftime("%Y-%m-%d %H:%M %a")
-
-
-@plan.command("check")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--from",
-    "start",
-    default=None,
-    help="List the pushes after this local date-time (default: now), e.g. 2026-12-01T00:00.",
-)
-@click.option("--count", default=10, show_default=True, type=click.IntRange(1, 1000))
-@click.pass_context
-def plan_check(ctx: click.Context, file: Path, start: str | None, count: int) -> None:
-    """Validate a study plan FILE and print its next pushes (exit 1 if it has problems)."""
-    import datetime as dt
-
-    from bot.db.types import utcnow
-    from bot.materials.plan import PlanError, read_plan_file, upcoming_pushes
-
-    config = get_config(ctx)
-    now = utcnow()
-    if start is not None:
-        try:
-            moment = dt.datetime.fromisoformat(start)
-        except ValueError:
-            fail(f"--from: {start!r} is not a date-time such as 2026-12-01T00:00")
-            return
-        now = (moment if moment.tzinfo else moment.replace(tzinfo=config.tz)).astimezone(dt.UTC)
-    try:
-        loaded = read_plan_file(file, config)
-    except PlanError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        fail(f"{file.name}: {len(exc.problems)} problem(s); the plan cannot be used", code=1)
-        return
-    for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{file.name}: {len(loaded.items)} items, OK")
-    pushes = upcoming_pushes(loaded, now, count)
-    if not pushes:
-        click.echo("no pushes after " + _plan_time(config, now))
-        return
-    click.echo(f"next {len(pushes)} pushes ({config.timezone}):")
-    for push in pushes:
-        audience = ", ".join(str(a) for a in push.item.audience)
-        extras = []
-        if push.item.file:
-            extras.append("file")
-        if push.item.quiz_bank:
-            extras.append(f"quiz {push.item.quiz_bank}×{push.item.quiz_questions}")
-        suffix = f" [{'; '.join(extras)}]" if extras else ""
-        click.echo(
-            f"  {_plan_time(config, push.at)}  {push.item.id}  {push.item.title}  → {audience}{suffix}"
-        )
-
-
-@plan.command("load")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def plan_load(ctx: click.Context, file: Path) -> None:
-    """Make FILE the active study plan now (a running bot picks it up at its next tick)."""
-    config = get_config(ctx)
-    from bot.materials.plan import PlanError, read_plan_file, store_plan
-
-    try:
-        loaded = read_plan_file(file, config)
-    except PlanError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        fail(f"{file.name}: not loaded ({len(exc.problems)} problem(s)); nothing changed", code=1)
-        return
-    for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-
-    async def work(db: Any) -> Any:
-        async with db.begin() as session:
-            return await store_plan(session, loaded, source="cli")
-
-    summary = run_db(config, work)
-    click.echo(
-        f"{file.name}: {len(loaded.items)} items loaded ({summary.added} new, "
-        f"{summary.updated} changed, {summary.unchanged} unchanged, "
-        f"{summary.deactivated} removed)"
-    )
-
-
-@plan.command("status")
-@click.pass_context
-def plan_status(ctx: click.Context) -> None:
-    """The stored plan: each active item, its next push, deliveries and reads so far."""
-    config = get_config(ctx)
-    from sqlalchemy import func, select
-
-    from bot.db.models import Delivery, MaterialRead, PlanItem
-    from bot.db.types import utcnow
-    from bot.materials.occurrences import ScheduleError, parse_when
-
-    async def work(db: Any) -> list[Any]:
-        async with db() as session:
-            items = list(
-                await session.scalars(
-                    select(PlanItem).where(PlanItem.active.is_(True)).order_by(PlanItem.id)
-                )
-            )
-            counts = {
-                (row[0], row[1]): row[2]
-                for row in await session.execute(
-                    select(Delivery.plan_item_id, Delivery.status, func.count()).group_by(
-                        Delivery.plan_item_id, Delivery.status
-                    )
-                )
-            }
-            reads = dict(
-                list(
-                    await session.execute(
-                        select(MaterialRead.plan_item_id, func.count()).group_by(
-                            MaterialRead.plan_item_id
-                        )
-                    )
-                )
-            )
-            return [(item, counts, reads) for item in items]
-
-    rows = run_db(config, work)
-    if not rows:
-        click.echo("no study plan loaded")
-        return
-    now = utcnow()
-    for item, counts, reads in rows:
-        try:
-            nxt = parse_when(item.when, config.tz).next_after(now)
-        except ScheduleError:
-            nxt = None
-        when = _plan_time(config, nxt) if nxt else "-"
-        click.echo(
-            f"{item.slug}\tnext {when}\tsent {counts.get((item.id, 'sent'), 0)}"
-            f"\tmissed {counts.get((item.id, 'missed'), 0)}"
-            f"\tunreachable {counts.get((item.id, 'unreachable'), 0)}"
-            f"\tfailed {counts.get((item.id, 'failed'), 0)}\tread {reads.get(item.id, 0)}"
-            f"\t{item.title}"
-        )
 
 
 if __name__ == "__main__":
