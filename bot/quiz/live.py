@@ -365,8 +365,17 @@ async def score_question(
         )
     ).all()
     scored = [ScoredAnswer(r[0], r[1], bool(r[2]), int(r[3] or 0), r[4]) for r in rows]
+    by_points: dict[int, list[int]] = {}
     for answer_id, points in question_points(scored, per_correct, speed_bonus).items():
-        await session.execute(update(Answer).where(Answer.id == answer_id).values(points=points))
+        by_points.setdefault(points, []).append(answer_id)
+    for points, ids in by_points.items():  # a handful of distinct values: few statements
+        for start in range(0, len(ids), 500):
+            await session.execute(
+                update(Answer)
+                .where(Answer.id.in_(ids[start : start + 500]))
+                .values(points=points)
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def round_standings(session: AsyncSession, round_id: int) -> list[Standing]:
