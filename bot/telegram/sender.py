@@ -174,5 +174,5 @@ class BotSender:
                 lambda: self.bot.stop_poll(chat_id, message_id), what="stopPoll"
             )
         except SendError as exc:
-            if "already closed" not in str(exc):
+            if "already" not in str(exc) or "closed" not in str(exc):
                 raise
