@@ -20,6 +20,9 @@ class LedgerEntry(Base):
         Index("ix_points_ledger_created_at", "created_at"),
         Index("ix_points_ledger_member_created", "member_id", "created_at"),
         Index("ix_points_ledger_kind_day", "kind", "local_day"),
+        # Covering indexes for period totals per member (migration 0002).
+        Index("ix_points_ledger_member_day_delta", "member_id", "local_day", "delta", "created_at"),
+        Index("ix_points_ledger_day_member_delta", "local_day", "member_id", "delta", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -27,6 +27,7 @@ class QuizAttempt(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "mode", "period_key"),
         Index("ix_quiz_attempts_created_at", "created_at"),
+        Index("ix_quiz_attempts_finished_at", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -73,6 +74,9 @@ class Answer(Base):
         Index("ix_answers_answered_at", "answered_at"),
         Index("ix_answers_member_answered", "member_id", "answered_at"),
         Index("ix_answers_question", "question_id"),
+        # Covering indexes for period aggregates per member and per question (migration 0002).
+        Index("ix_answers_answered_member_correct", "answered_at", "member_id", "correct"),
+        Index("ix_answers_answered_question_correct", "answered_at", "question_id", "correct"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
