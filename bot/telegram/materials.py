@@ -18,7 +18,7 @@ import logging
 from pathlib import Path, PurePath
 from typing import Any
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -65,7 +65,10 @@ from bot.telegram.uploads import DOCUMENT_ROUTES
 log = logging.getLogger("studybot.materials")
 
 PREFIX = "m:"
-JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+# Never drop a run for being late (APScheduler's default grace is 1 s); a run that finds the
+# previous one still busy (a long broadcast) returns at once instead of being skipped noisily.
+JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 3}
+_reminders_running = asyncio.Lock()
 STUDY_SHOWN = 15
 STUDY_BUTTONS = 8
 
@@ -100,6 +103,15 @@ def _short(text: str, width: int = 18) -> str:
 # --- callbacks ------------------------------------------------------------------------------
 
 
+async def answer(query: CallbackQuery, text: str | None = None, **kwargs: Any) -> None:
+    """Answer a button press; a query Telegram no longer accepts (too old, answered before a
+    restart) must not stop what the press asked for."""
+    try:
+        await answer(query, text, **kwargs)
+    except TelegramError as exc:
+        log.info("could not answer a button press: %s", exc)
+
+
 def _parse(data: str) -> tuple[str, int, dt.datetime | None] | None:
     parts = data.split(":")
     try:
@@ -118,24 +130,24 @@ async def material_button(update: Update, context: StudyContext) -> None:
         return
     parsed = _parse(query.data)
     if parsed is None or parsed[2] is None:
-        await query.answer(_("This button is no longer valid."))
+        await answer(query, _("This button is no longer valid."))
         return
     action, item_id, occurrence = parsed
     assert occurrence is not None
     if action == "d":
         await _confirm(update, context, item_id, occurrence)
     elif action == "o":
-        await query.answer()
+        await answer(query)
         await _open(update, context, item_id, occurrence)
     elif action == "q":
         if not is_private(update):
             link = f"https://t.me/{context.bot.username}?start=mq_{item_id}_{occurrence_key(occurrence)}"
-            await query.answer(url=link)
+            await answer(query, url=link)
             return
-        await query.answer()
+        await answer(query)
         await start_item_quiz(update, context, item_id, occurrence)
     else:
-        await query.answer(_("This button is no longer valid."))
+        await answer(query, _("This button is no longer valid."))
 
 
 async def _confirm(
@@ -169,7 +181,7 @@ async def _confirm(
         text = _("This item is too old to be confirmed.")
     else:
         text = _("This item is no longer available.")
-    await query.answer(text)
+    await answer(query, text)
     if outcome.status in ("read", "already") and is_private(update) and query.message is not None:
         keyboard = item_keyboard(_, item_id, occurrence, quiz=quiz is not None, read=True)
         try:
@@ -434,11 +446,15 @@ async def _plan_wake_up(context: CallbackContext, scheduler: MaterialScheduler) 
 
 
 async def _reminders_job(context: CallbackContext) -> None:  # type: ignore[type-arg]
-    config = context.bot_data["config"]
-    try:
-        await send_reminders(context.bot_data["db"], config, context.bot_data["sender"])
-    except Exception:
-        log.exception("reminders failed")
+    if _reminders_running.locked():
+        return
+    async with _reminders_running:
+        try:
+            await send_reminders(
+                context.bot_data["db"], context.bot_data["config"], context.bot_data["sender"]
+            )
+        except Exception:
+            log.exception("reminders failed")
 
 
 async def start_scheduler(app: Application) -> None:  # type: ignore[type-arg]
@@ -458,6 +474,8 @@ async def start_scheduler(app: Application) -> None:  # type: ignore[type-arg]
             if summary.skipped:
                 log.info("study plan %s unchanged since it was last loaded", plan.name)
             else:
+                for warning in plan.warnings:
+                    log.warning("study plan: %s", warning)
                 log.info(
                     "study plan %s loaded: %d items, %d new, %d changed, %d removed",
                     plan.name,
@@ -466,8 +484,6 @@ async def start_scheduler(app: Application) -> None:  # type: ignore[type-arg]
                     summary.updated,
                     summary.deactivated,
                 )
-            for warning in plan.warnings:
-                log.warning("study plan: %s", warning)
     scheduler = MaterialScheduler(db, config, app.bot_data["sender"])
     app.bot_data["materials"] = scheduler
     job_queue = app.job_queue

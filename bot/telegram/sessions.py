@@ -10,6 +10,7 @@ Callback data: ``ci:<code>``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -31,7 +32,7 @@ from bot.telegram.common import (
     requires,
 )
 from bot.telegram.context import StudyContext
-from bot.telegram.materials import JOB_KWARGS
+from bot.telegram.materials import JOB_KWARGS, answer
 
 log = logging.getLogger("studybot.sessions")
 
@@ -236,7 +237,7 @@ async def checkin_button(update: Update, context: StudyContext) -> None:
     if query is None or query.data is None:
         return
     text = await _check_in(update, context, query.data[len(PREFIX) :], "button")
-    await query.answer(text, show_alert=False)
+    await answer(query, text)
 
 
 async def checkin_link(update: Update, context: StudyContext, code: str) -> None:
@@ -252,8 +253,18 @@ async def checkin_link(update: Update, context: StudyContext, code: str) -> None
     await reply(update, context, await _check_in(update, context, code, "link"))
 
 
+_closing = asyncio.Lock()
+
+
 async def _sessions_job(context: CallbackContext) -> None:  # type: ignore[type-arg]
     """Close sessions whose check-in window is over and post their attendance."""
+    if _closing.locked():
+        return
+    async with _closing:
+        await _close_expired(context)
+
+
+async def _close_expired(context: CallbackContext) -> None:  # type: ignore[type-arg]
     db = context.bot_data["db"]
     try:
         async with db() as session:
