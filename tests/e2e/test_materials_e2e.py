@@ -152,7 +152,7 @@ def wait_pushes(fake: FakeBotAPI, title: str, n: int, since: int = 0) -> list[Ca
 def test_push_reaches_its_audience_and_nobody_else(
     started: tuple[BotProcess, dt.datetime], fake_bot: FakeBotAPI, module_database_url: str
 ) -> None:
-    bot, due = started
+    _bot, due = started
     everyone = set(OFFICE) | set(PRESS) | {SLOW, ADMIN}
     calls = wait_pushes(fake_bot, "全员学习 E2E", len(everyone))
     assert {c.chat_id for c in calls} == everyone
