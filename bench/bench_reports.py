@@ -132,15 +132,15 @@ def _fill(url: str, members: int, ledger: int, answers: int, questions: int) -> 
 
 async def _time(label: str, runs: int, work: Any) -> float:
     samples = []
-    result = None
+
     for _ in range(runs):
         t0 = time.perf_counter()
-        result = await work()
+        await work()
         samples.append(time.perf_counter() - t0)
     median = statistics.median(samples)
     print(f"{label:<34} median {median * 1000:8.1f} ms  (min {min(samples) * 1000:.1f}, "
           f"runs {runs})")  # fmt: skip
-    return median if result is not None else median
+    return median
 
 
 async def _bench(url: str, args: argparse.Namespace) -> None:

@@ -61,7 +61,8 @@ def parse_leaderboard_args(context: StudyContext, args: list[str]) -> Leaderboar
         try:
             _period(context, arg, "season")
         except PeriodError:
-            if department is not None:
+            # A word that looks like a date is a mistyped period, not a department.
+            if department is not None or arg[:1].isdigit():
                 raise
             department = arg
             continue
