@@ -91,6 +91,9 @@ def setup_logging(level: str = "INFO", token: str | None = None) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "telegram.ext.ExtBot"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if level == "DEBUG":
+        # One line per Bot API request (its URL carries the token: redacted above).
+        logging.getLogger("httpx").setLevel(logging.INFO)
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught

@@ -412,8 +412,8 @@ async def stale_button(update: Update, context: StudyContext) -> None:
 async def bot_membership(update: Update, context: StudyContext) -> None:
     """The bot was added to an allowed group (foreign ones were left by the middleware)."""
     change = update.my_chat_member
-    if change is None:
-        return
+    if change is None or is_private(update):
+        return  # a private chat: the user blocked or unblocked the bot (see resilience)
     status = change.new_chat_member.status
     if status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR):
         _ = context.tr
