@@ -86,12 +86,13 @@ class ImportSummary:
             retired=self.retired,
             unchanged=self.unchanged,
         )
+        sep = "" if _.is_zh else " "
         if self.new_bank:
-            text += " " + _("New bank.")
+            text += sep + _("New bank.")
         elif self.details_changed:
-            text += " " + _("Bank details (title, tags, campaign) updated.")
+            text += sep + _("Bank details (title, tags, campaign) updated.")
         if self.reordered:
-            text += " " + _("Question order updated.")
+            text += sep + _("Question order updated.")
         return text
 
 

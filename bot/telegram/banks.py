@@ -98,7 +98,7 @@ async def bank_upload(update: Update, context: StudyContext, filename: str, cont
 
 
 def bank_line(_: Translator, info: BankInfo) -> str:
-    counts = "、".join(
+    counts = ("、" if _.is_zh else ", ").join(
         f"{_(TYPE_NAMES[t])} {n}" for t, n in info.counts.items() if n and t in TYPE_NAMES
     )
     text = _(
