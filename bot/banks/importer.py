@@ -33,6 +33,9 @@ from bot.i18n import Translator, translator
 __all__ = ["BankError", "ImportSummary", "check_size", "import_bank", "store_bank"]
 
 CHUNK = 2000
+# The example workbook in quizzes/: it imports (one example question) but stays out of the
+# daily and weekly draws, and the summary says how to turn it into a real bank.
+TEMPLATE_SLUG = "bank-template"
 # Core tables: executemany INSERT without RETURNING is the fast path on both backends.
 QUESTIONS = cast(Table, Question.__table__)
 VERSIONS = cast(Table, QuestionVersion.__table__)
@@ -66,6 +69,16 @@ class ImportSummary:
 
     def render(self, tr: Translator | None = None) -> str:
         _ = tr or translator("en")
+        text = self._counts(_)
+        if self.bank == TEMPLATE_SLUG:
+            text += ("" if _.is_zh else " ") + _(
+                "This is the bank template: it is kept out of daily and weekly quizzes. To make "
+                "a bank, copy the file, name it after your bank (e.g. fire-safety.xlsx), rename "
+                "the first sheet to the bank's title and replace the example row."
+            )
+        return text
+
+    def _counts(self, _: Translator) -> str:
         if not self.changed and not self.new_bank:
             return _(
                 "{file}: bank {bank} ({title}) is unchanged ({count} questions); nothing was "
@@ -222,7 +235,12 @@ async def store_bank(
 
     now = utcnow()
     if bank is None:
-        bank = Bank(slug=parsed.slug, source_name=source_name, **details)
+        bank = Bank(
+            slug=parsed.slug,
+            source_name=source_name,
+            active=parsed.slug != TEMPLATE_SLUG,
+            **details,
+        )
         session.add(bank)
         await session.flush()
         summary.new_bank = True

@@ -223,3 +223,20 @@ async def test_progress_is_reported(db: async_sessionmaker[AsyncSession], config
     stages = {stage for stage, _done, _total in calls}
     assert stages == {"check", "write"}
     assert ("check", 1200, 1200) in calls and ("write", 1200, 1200) in calls
+
+
+async def test_the_template_imports_its_example_and_stays_out_of_draws(
+    db: async_sessionmaker[AsyncSession], config: Config, database_url: str
+) -> None:
+    content = (QUIZZES / "bank-template.xlsx").read_bytes()
+    summary = await run_import(db, config, "bank-template.xlsx", content)
+    assert (summary.added, summary.new_bank) == (1, True)
+    assert summary.render().endswith(
+        "This is the bank template: it is kept out of daily and weekly quizzes. To make a bank, "
+        "copy the file, name it after your bank (e.g. fire-safety.xlsx), rename the first sheet "
+        "to the bank's title and replace the example row."
+    )
+    assert not dbutil.scalar(database_url, "SELECT active FROM banks WHERE slug = 'bank-template'")
+    # A bank made from it by renaming the file is an ordinary, active bank.
+    await run_import(db, config, "fire-drill.xlsx", content)
+    assert dbutil.scalar(database_url, "SELECT active FROM banks WHERE slug = 'fire-drill'")
