@@ -107,19 +107,22 @@ async def serve(config: Config) -> None:
             log.info("started as @%s (id %s)", me.username, me.id)
             await register_commands(app.bot)
             await app.start()
-            for hook in STARTUP_HOOKS:
-                await hook(app)
-            if webhook.url:
-                await serve_webhook(app, db, webhook, stop)
-            else:
-                poller = SafePoller(app, timeout=config.telegram.poll_timeout)
-                task = asyncio.create_task(poller.run())
-                stop_wait = asyncio.create_task(stop.wait())
-                await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                poller.stop()
-                await task
-                stop_wait.cancel()
-            log.info("stopping")
-            await app.stop()
+            try:
+                for hook in STARTUP_HOOKS:
+                    await hook(app)
+                if webhook.url:
+                    await serve_webhook(app, db, webhook, stop)
+                else:
+                    poller = SafePoller(app, timeout=config.telegram.poll_timeout)
+                    task = asyncio.create_task(poller.run())
+                    stop_wait = asyncio.create_task(stop.wait())
+                    await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                    poller.stop()
+                    await task
+                    stop_wait.cancel()
+            finally:
+                # Also when serving failed: the application must stop before it shuts down.
+                log.info("stopping")
+                await app.stop()
     finally:
         await engine.dispose()

@@ -47,7 +47,7 @@ from bot.telegram.polling import ALLOWED_UPDATES
 log = logging.getLogger("studybot.webhook")
 
 MAX_BODY_BYTES = 1024 * 1024  # an update is a few kilobytes; anything bigger is not Telegram
-HEALTH_TIMEOUT = 5.0
+HEALTH_TIMEOUT = 3.0  # seconds; probes (compose, nginx, Kubernetes) usually allow 5
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -156,6 +156,7 @@ class WebhookServer:
         self._no_requests.set()
         self._in_flight: dict[int, asyncio.Task[bool]] = {}
         self._http: HTTPServer | None = None
+        self._ping_task: asyncio.Future[float] | None = None
         routes = [
             (rf"/{re.escape(self.path)}/?", UpdateHandler, {"server": self}),
             (r"/health/?", HealthHandler, {"server": self}),
@@ -244,25 +245,35 @@ class WebhookServer:
             return False
         return True
 
+    async def _ping(self) -> float:
+        started = time.perf_counter()
+        async with self.db() as session:
+            await session.execute(text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000
+
     async def health(self) -> tuple[int, dict[str, Any]]:
         if not self.accepting:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stopping", "database": "unknown"}
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                async with self.db() as session:
-                    await session.execute(text("SELECT 1"))
-        except Exception as exc:
-            reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            log.warning("health check: the database does not answer (%s)", reason)
+        # The check runs as a task of its own: a database stuck behind a lock cannot be
+        # interrupted (the driver waits in a thread), but the probe still answers in time,
+        # and probes arriving meanwhile share the one check instead of piling up.
+        if self._ping_task is None or self._ping_task.done():
+            self._ping_task = asyncio.ensure_future(self._ping())
+        task = self._ping_task
+        done, _ = await asyncio.wait({task}, timeout=HEALTH_TIMEOUT)
+        error = None if done else "timeout"
+        if done and task.exception() is not None:
+            error = type(task.exception()).__name__
+        if error is not None:
+            log.warning("health check: the database does not answer (%s)", error)
             return HTTPStatus.SERVICE_UNAVAILABLE, {
                 "status": "unavailable",
-                "database": f"error: {reason}",
+                "database": f"error: {error}",
             }
         return HTTPStatus.OK, {
             "status": "ok",
             "database": "ok",
-            "database_ms": round((time.perf_counter() - started) * 1000, 1),
+            "database_ms": round(task.result(), 1),
             "updates_in_hand": self.in_flight,
         }
 
