@@ -24,17 +24,18 @@ unreachable and skipped from then on, a migrated group is followed to its new id
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -145,22 +146,38 @@ class TickReport:
 
 
 class Pacer:
-    """Spaces requests evenly at ``rate`` per second (no bursts, no catching up)."""
+    """Lets requests start one at a time: at most ``rate`` in any second, evenly spread.
+
+    Telegram's flood control counts messages per second, so this counts starts in a sliding
+    one-second window and never lets it hold more than ``rate`` (rounded down). Starts are
+    also kept at least half an interval apart, so a stall of the event loop is made up
+    gently instead of by a burst.
+    """
 
     def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
+        self.cap = max(1, int(rate)) if rate > 0 else 0
+        self.gap = 0.5 / rate if rate > 0 else 0.0
+        self._starts: collections.deque[float] = collections.deque()
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
-        if not self.interval:
+        if not self.cap:
             return
         async with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+            while True:
+                now = time.monotonic()
+                starts = self._starts
+                while starts and starts[0] <= now - 1.0:
+                    starts.popleft()
+                earliest = now
+                if len(starts) >= self.cap:
+                    earliest = starts[0] + 1.0
+                if starts:
+                    earliest = max(earliest, starts[-1] + self.gap)
+                if earliest <= now:
+                    break
+                await asyncio.sleep(earliest - now)
+            starts.append(now)
 
 
 class _Document:
@@ -237,7 +254,7 @@ async def resolve_audience(
         if "all" not in audience:
             query = query.where(Department.name.in_(departments))
         for member_id, telegram_id, language in await session.execute(query):
-            if telegram_id in seen:
+            if telegram_id is None or telegram_id in seen:  # (NULL is filtered above)
                 continue
             seen.add(telegram_id)
             targets.append(Target(telegram_id, member_id, resolve_locale(language, config.locale)))
@@ -255,6 +272,7 @@ class MaterialScheduler:
         *,
         instance: str | None = None,
         progress_every: float = 10.0,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
         self.config = config
@@ -266,10 +284,15 @@ class MaterialScheduler:
         self.pacer = Pacer(limit * HEADROOM if limit > 0 else 0)
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._should_stop = should_stop
 
     def stop(self) -> None:
-        """Finish the request in flight and claim nothing more (shutdown)."""
+        """Finish the batch in flight and claim nothing more (shutdown)."""
         self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping or self._should_stop()
 
     @property
     def busy(self) -> bool:
@@ -305,7 +328,7 @@ class MaterialScheduler:
             due.sort(key=lambda pair: (pair[0], pair[1].id))
             unfinished: list[dt.datetime] = []
             for occurrence, item in due:
-                if self._stopping:
+                if self.stopping:
                     unfinished.append(occurrence)
                     break
                 try:
@@ -379,6 +402,12 @@ class MaterialScheduler:
                 .values(owner=DONE, claimed_at=utcnow())
             )
 
+    async def _release_lease(self, key: str) -> None:
+        async with self.db.begin() as session:
+            await session.execute(
+                delete(Claim).where(Claim.key == key, Claim.owner == self.instance)
+            )
+
     async def push(self, item: ItemView, occurrence: dt.datetime, now: dt.datetime) -> PushReport:
         """Deliver (or record as missed) one occurrence of one item."""
         key = f"push:{item.id}:{occurrence_key(occurrence)}"
@@ -429,7 +458,7 @@ class MaterialScheduler:
         rendered: dict[str, tuple[str, list]] = {}
         last_progress = time.monotonic()
         for offset in range(0, len(todo), BATCH):
-            if self._stopping:
+            if self.stopping:
                 report.status = "stopped"
                 break
             batch = todo[offset : offset + BATCH]
@@ -453,6 +482,8 @@ class MaterialScheduler:
         report.seconds = time.monotonic() - started
         if report.status == "sent":
             await self._finish_lease(key)
+        elif report.status == "stopped":
+            await self._release_lease(key)  # the next start resumes at once
         if todo:
             self._log_progress(report, len(todo), len(todo), started, final=True)
         return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, select, update
@@ -151,8 +152,10 @@ async def send_reminders(
     config: Config,
     sender: Sender,
     now: dt.datetime | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Send today's nudges if it is time; returns how many were sent."""
+    """Send today's nudges if it is time; returns how many were sent. Stops early (the rest
+    goes out on the next run) when ``should_stop()`` says the bot is shutting down."""
     now = now or utcnow()
     day = reminder_due(config, now)
     if day is None:
@@ -163,6 +166,8 @@ async def send_reminders(
     pacer = Pacer(limit * HEADROOM if limit > 0 else 0)
     sent = 0
     for nudge in nudges:
+        if should_stop():
+            break
         async with db.begin() as session:
             claimed = await insert_or_ignore(
                 session,

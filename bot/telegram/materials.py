@@ -107,7 +107,7 @@ async def answer(query: CallbackQuery, text: str | None = None, **kwargs: Any) -
     """Answer a button press; a query Telegram no longer accepts (too old, answered before a
     restart) must not stop what the press asked for."""
     try:
-        await answer(query, text, **kwargs)
+        await query.answer(text, **kwargs)
     except TelegramError as exc:
         log.info("could not answer a button press: %s", exc)
 
@@ -451,7 +451,10 @@ async def _reminders_job(context: CallbackContext) -> None:  # type: ignore[type
     async with _reminders_running:
         try:
             await send_reminders(
-                context.bot_data["db"], context.bot_data["config"], context.bot_data["sender"]
+                context.bot_data["db"],
+                context.bot_data["config"],
+                context.bot_data["sender"],
+                should_stop=lambda: not context.application.running,
             )
         except Exception:
             log.exception("reminders failed")
@@ -484,7 +487,10 @@ async def start_scheduler(app: Application) -> None:  # type: ignore[type-arg]
                     summary.updated,
                     summary.deactivated,
                 )
-    scheduler = MaterialScheduler(db, config, app.bot_data["sender"])
+    # shutting down (SIGTERM): finish the batch in flight, claim nothing more
+    scheduler = MaterialScheduler(
+        db, config, app.bot_data["sender"], should_stop=lambda: not app.running
+    )
     app.bot_data["materials"] = scheduler
     job_queue = app.job_queue
     if job_queue is None:

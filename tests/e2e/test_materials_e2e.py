@@ -373,6 +373,16 @@ def test_session_check_in_by_button_and_link(
         )
         == 2
     )
+    # opened in private (for a QR code on the screen): the link, and closing from private
+    private = say(fake_bot, admin, "/session 消防知识讲座 讲座 1h", timeout=TIMEOUT).params["text"]
+    assert "讲座：消防知识讲座" in private and "?start=ci_" in private
+    private_code = private.split("start=ci_")[1].split()[0]
+    joined = say(
+        fake_bot, fake_bot.user(5201, "乙一"), f"/start ci_{private_code}", timeout=TIMEOUT
+    ).params["text"]
+    assert "签到成功" in joined and "消防知识讲座" in joined
+    closed = say(fake_bot, admin, "/session close", timeout=TIMEOUT).params["text"]
+    assert "签到 1 人" in closed and "乙一" in closed
     # staff cannot open sessions
     refused = say(fake_bot, fake_bot.user(5101, "甲一"), "/session 自己开会", timeout=TIMEOUT)
     assert "管理员" in refused.params["text"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import textwrap
 import time
 from pathlib import Path
@@ -268,10 +269,43 @@ async def test_next_due(db, database_url: str) -> None:
     assert await scheduler.next_due(DUE) == DUE + dt.timedelta(days=1)
 
 
-async def test_pacer_spaces_requests() -> None:
-    pacer = Pacer(50)
-    started = time.monotonic()
-    await asyncio.gather(*(pacer.wait() for _ in range(11)))
-    assert time.monotonic() - started >= 0.19  # 10 intervals of 20 ms at least
+async def test_pacer_never_lets_a_second_hold_more_than_the_rate() -> None:
+    pacer = Pacer(20)
+    starts: list[float] = []
+
+    async def one() -> None:
+        await pacer.wait()
+        starts.append(time.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(25)))
+    starts.sort()
+    assert all(b - a >= 0.024 for a, b in itertools.pairwise(starts))  # half an interval
+    for i, first in enumerate(starts):
+        assert sum(1 for t in starts[i:] if t < first + 1.0) <= 20
+    assert starts[-1] - starts[0] >= 1.0
     unlimited = Pacer(0)
     await asyncio.wait_for(asyncio.gather(*(unlimited.wait() for _ in range(1000))), 5)
+
+
+async def test_shutdown_mid_broadcast_resumes_without_duplicates(
+    db, database_url: str, monkeypatch
+) -> None:
+    from bot.materials import delivery
+
+    monkeypatch.setattr(delivery, "BATCH", 1)
+    config = make(database_url)
+    await setup(db, config)
+    sender = RecordingSender()
+
+    def should_stop() -> bool:
+        return len(sender.messages) >= 2  # SIGTERM after the second message
+
+    first = MaterialScheduler(db, config, sender, should_stop=should_stop)
+    report = await first.tick(now=DUE + dt.timedelta(seconds=5))
+    assert {p.status for p in report.pushes} == {"stopped"}
+    assert len(sender.messages) == 2
+    # the next process resumes at once (the lease was released) and sends the rest once
+    second = MaterialScheduler(db, config, sender)
+    await second.tick(now=DUE + dt.timedelta(seconds=10))
+    assert len(sender.messages) == 7
+    assert len({(m.chat_id, m.text) for m in sender.messages}) == 7
