@@ -209,12 +209,21 @@ async def store_bank(
     new: list[tuple[int, ParsedQuestion]] = []
     changed: list[tuple[Any, int, ParsedQuestion]] = []  # (row, position, question)
     moved: list[dict[str, Any]] = []
+    restored: list[dict[str, Any]] = []  # retired, back in the file with the same content
     for position, question in enumerate(parsed.questions):
         row = existing.get(question.qid)
         if row is None:
             new.append((position, question))
-        elif row.retired or row.content_hash != question.content_hash:
+            summary.added += 1
+        elif row.content_hash != question.content_hash:
             changed.append((row, position, question))
+            if row.retired:
+                summary.added += 1  # back in the file, with new content
+            else:
+                summary.updated += 1
+        elif row.retired:
+            restored.append({"id": row.id, "retired": False, "position": position})
+            summary.added += 1
         else:
             summary.unchanged += 1
             if row.position != position:
@@ -222,12 +231,6 @@ async def store_bank(
     in_file = {q.qid for q in parsed.questions}
     retire = [row.id for qid, row in existing.items() if qid not in in_file and not row.retired]
     summary.retired = len(retire)
-    for row, _position, _question in changed:
-        if row.retired:
-            summary.added += 1  # a retired question back in the file is restored
-        else:
-            summary.updated += 1
-    summary.added += len(new)
 
     summary.reordered = len(moved)
     if bank is not None and not summary.changed:
@@ -313,7 +316,7 @@ async def store_bank(
         for row, pos, _q in changed
         if row.retired or row.position != pos
     ]
-    updates += moved
+    updates += moved + restored
     updates += [{"id": question_id, "retired": True} for question_id in retire]
     for chunk in _chunks(updates):
         await session.execute(update(Question), list(chunk))

@@ -172,7 +172,18 @@ async def test_a_retired_question_comes_back(
     await run_import(db, config, "demo.yaml", yaml_bank())
     await run_import(db, config, "demo.yaml", yaml_bank(good_questions()[:3]))
     assert question(database_url, "q4")[2] is True
+    _id, first_version, _retired, _pos = question(database_url, "q4")
     summary = await run_import(db, config, "demo.yaml", yaml_bank())
+    assert (summary.added, summary.updated, summary.retired, summary.unchanged) == (1, 0, 0, 3)
+    # Same content: the question is live again with the version it had.
+    assert question(database_url, "q4")[1:3] == (first_version, False)
+    assert [v[1] for v in versions(database_url, "q4")] == [1]
+
+    # Retired again, then back with new content: a new version.
+    await run_import(db, config, "demo.yaml", yaml_bank(good_questions()[:3]))
+    questions = good_questions()
+    questions[3]["answer"] = ["12月4日"]
+    summary = await run_import(db, config, "demo.yaml", yaml_bank(questions))
     assert (summary.added, summary.updated, summary.retired, summary.unchanged) == (1, 0, 0, 3)
     _id, current, retired, _pos = question(database_url, "q4")
     assert not retired
