@@ -251,3 +251,33 @@ async def test_the_template_imports_its_example_and_stays_out_of_draws(
     # A bank made from it by renaming the file is an ordinary, active bank.
     await run_import(db, config, "fire-drill.xlsx", content)
     assert dbutil.scalar(database_url, "SELECT active FROM banks WHERE slug = 'fire-drill'")
+
+
+async def test_every_kind_of_change_in_one_import(
+    db: async_sessionmaker[AsyncSession], config: Config, database_url: str
+) -> None:
+    questions = good_questions()
+    await run_import(db, config, "demo.yaml", yaml_bank(questions))
+    await run_import(db, config, "demo.yaml", yaml_bank(questions[:3]))  # q4 retired
+    q1, q2, _q3, q4 = (dict(q) for q in questions)
+    q2["text"] = "下列哪些属于敏感个人信息？"  # updated, and moves
+    q5 = {"id": "q5", "type": "judge", "text": "新题。", "answer": "对"}
+    summary = await run_import(db, config, "demo.yaml", yaml_bank([q4, q5, q2, q1]))
+    # q4 restored, q5 added, q2 updated, q1 moved, q3 retired
+    assert (summary.added, summary.updated, summary.retired, summary.unchanged) == (2, 1, 1, 1)
+    assert summary.reordered == 1
+    state = {qid: question(database_url, qid)[2:] for qid in ("q1", "q2", "q3", "q4", "q5")}
+    assert state == {
+        "q4": (False, 0),
+        "q5": (False, 1),
+        "q2": (False, 2),
+        "q1": (False, 3),
+        "q3": (True, 2),
+    }
+    assert [v[1] for v in versions(database_url, "q2")] == [1, 2]
+    live = dbutil.query(
+        database_url,
+        "SELECT q.qid FROM questions q JOIN question_versions v ON v.id = q.current_version_id "
+        "WHERE NOT q.retired ORDER BY q.position",
+    )
+    assert [r[0] for r in live] == ["q4", "q5", "q2", "q1"]
