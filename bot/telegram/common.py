@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import Update
@@ -23,7 +23,7 @@ from bot.telegram.keyboards import markup
 
 log = logging.getLogger("studybot.handlers")
 
-Handler = Callable[[Update, StudyContext], Awaitable[Any]]
+Handler = Callable[[Update, StudyContext], Coroutine[Any, Any, Any]]
 TextRoute = Callable[[Update, StudyContext, dict[str, Any]], Awaitable[Any]]
 DeepLink = Callable[[Update, StudyContext, str], Awaitable[Any]]
 StartupHook = Callable[[Application], Awaitable[None]]  # type: ignore[type-arg]
