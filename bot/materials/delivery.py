@@ -14,7 +14,7 @@ For each due occurrence:
    afterwards. A crash between the claim and the mark loses at most one small batch; it never
    sends twice.
 3. An occurrence found more than ``schedule.misfire_grace`` late (the bot was down) is not
-   sent: its rows are recorded as ``missed``.
+   sent: its rows are recorded as ``missed``. Start-up looks back at most seven days.
 
 Sends are paced evenly just under ``telegram.rate_limit.overall_per_second`` (the PTB rate
 limiter underneath still guards every request), members who blocked the bot are marked
@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,7 @@ DONE = "done"
 LEASE = dt.timedelta(seconds=90)
 MAX_CATCH_UP = dt.timedelta(days=7)
 BATCH = 50  # chats claimed per transaction
-IN_FLIGHT = 16  # concurrent requests of one broadcast
+IN_FLIGHT = 8  # concurrent requests of one broadcast (what a stall can release at once)
 HEADROOM = 0.95  # pace at 95% of the configured limit so the limiter never has to hold back
 
 
@@ -146,38 +147,57 @@ class TickReport:
 
 
 class Pacer:
-    """Lets requests start one at a time: at most ``rate`` in any second, evenly spread.
+    """Paces the requests of a broadcast for Telegram's flood control (messages per second).
 
-    Telegram's flood control counts messages per second, so this counts starts in a sliding
-    one-second window and never lets it hold more than ``rate`` (rounded down). Starts are
-    also kept at least half an interval apart, so a stall of the event loop is made up
-    gently instead of by a burst.
+    Two rules, both needed on a busy machine:
+
+    - starts are evenly spaced at ``rate`` per second (a generic cell rate algorithm: each
+      start may come at most a fifth of an interval early), so a task woken late does not let
+      the following ones bunch up;
+    - a request may start only while the requests that completed in the last second plus those
+      still in flight stay under ``limit``. Whatever reached Telegram in its last second has
+      either completed in that second or is still in flight, so this bounds what Telegram
+      counts even when requests are held up below us (the PTB limiter stops everything after a
+      429) and then arrive together.
     """
 
-    def __init__(self, rate: float) -> None:
-        self.cap = max(1, int(rate)) if rate > 0 else 0
-        self.gap = 0.5 / rate if rate > 0 else 0.0
-        self._starts: collections.deque[float] = collections.deque()
+    TOLERANCE = 0.2  # of an interval
+
+    def __init__(self, rate: float, limit: float | None = None) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.limit = int(limit if limit is not None else rate)
+        self._due = 0.0  # when the next start is due (the "theoretical arrival time")
+        self._completed: collections.deque[float] = collections.deque()
+        self._in_flight = 0
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
-        if not self.cap:
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a turn, then hold it while the request runs."""
+        if not self.interval:
+            yield
             return
         async with self._lock:
+            now = time.monotonic()
+            due = max(self._due, now)
+            early = due - now - self.TOLERANCE * self.interval
+            if early > 0:
+                await asyncio.sleep(early)
+            self._due = due + self.interval
             while True:
                 now = time.monotonic()
-                starts = self._starts
-                while starts and starts[0] <= now - 1.0:
-                    starts.popleft()
-                earliest = now
-                if len(starts) >= self.cap:
-                    earliest = starts[0] + 1.0
-                if starts:
-                    earliest = max(earliest, starts[-1] + self.gap)
-                if earliest <= now:
+                while self._completed and self._completed[0] <= now - 1.0:
+                    self._completed.popleft()
+                if len(self._completed) + self._in_flight < self.limit:
                     break
-                await asyncio.sleep(earliest - now)
-            starts.append(now)
+                wake = self._completed[0] + 1.0 - now if self._completed else self.interval
+                await asyncio.sleep(min(max(wake, 0.002), self.interval))
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._completed.append(time.monotonic())
 
 
 class _Document:
@@ -281,7 +301,7 @@ class MaterialScheduler:
         self.progress_every = progress_every
         self.grace = dt.timedelta(seconds=config.schedule.misfire_grace)
         limit = config.telegram.rate_limit.overall_per_second
-        self.pacer = Pacer(limit * HEADROOM if limit > 0 else 0)
+        self.pacer = Pacer(limit * HEADROOM, limit) if limit > 0 else Pacer(0)
         self._lock = asyncio.Lock()
         self._stopping = False
         self._should_stop = should_stop
@@ -607,9 +627,9 @@ class MaterialScheduler:
         chat_id = target.chat_id
         outcome = Outcome(delivery_id, "failed", member_id=target.member_id)
         for _attempt in range(2):  # the second pass follows a group migration
-            await self.pacer.wait()
             try:
-                sent = await self.sender.send_text(chat_id, text, keyboard=keyboard, html=True)
+                async with self.pacer.slot():
+                    sent = await self.sender.send_text(chat_id, text, keyboard=keyboard, html=True)
             except ChatMigrated as exc:
                 log.info("group %s became %s; following it", chat_id, exc.new_chat_id)
                 await self._remember_migration(chat_id, exc.new_chat_id)
@@ -631,9 +651,9 @@ class MaterialScheduler:
             outcome.error = "chat migrated twice"
             return outcome
         if document is not None and document.present:
-            await self.pacer.wait()
             try:
-                await document.send(self.sender, chat_id)
+                async with self.pacer.slot():
+                    await document.send(self.sender, chat_id)
             except SendError as exc:
                 # the text (with its Done button) arrived; the attachment is not worth a resend
                 outcome.error = f"attachment: {exc}"[:500]

@@ -150,7 +150,8 @@ async def item_quiz(session: AsyncSession, item_id: int) -> tuple[str, int] | No
 async def study_list(
     session: AsyncSession, config: Config, member_id: int, now: dt.datetime | None = None
 ) -> list[StudyEntry]:
-    """Items of this member's audience pushed today and in the last days, newest first."""
+    """Items of this member's audience (everyone, or their department) due today and in the
+    last days, newest first. Items for a group are confirmed in the group."""
     now = now or utcnow()
     tz = config.tz
     first_day = now.astimezone(tz).date() - dt.timedelta(days=STUDY_DAYS - 1)

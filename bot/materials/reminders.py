@@ -163,7 +163,7 @@ async def send_reminders(
     async with db() as session:
         nudges = await nudges_for(session, config, day)
     limit = config.telegram.rate_limit.overall_per_second
-    pacer = Pacer(limit * HEADROOM if limit > 0 else 0)
+    pacer = Pacer(limit * HEADROOM, limit) if limit > 0 else Pacer(0)
     sent = 0
     for nudge in nudges:
         if should_stop():
@@ -177,9 +177,9 @@ async def send_reminders(
         if claimed is None:
             continue
         status = "sent"
-        await pacer.wait()
         try:
-            await sender.send_text(nudge.chat_id, nudge_text(nudge))
+            async with pacer.slot():
+                await sender.send_text(nudge.chat_id, nudge_text(nudge))
             sent += 1
         except RecipientUnreachable:
             status = "unreachable"
