@@ -6,10 +6,16 @@ only moves past updates whose processing has finished; an update fetched again w
 in flight is ignored. Together with ``processed_updates`` this gives each update exactly one
 effect across crashes.
 
-A batch in which one update cannot be read (python-telegram-bot refuses the whole batch) is
-fetched again raw and read update by update: the unreadable one is logged and confirmed, the
-others are processed. Otherwise it would be fetched and refused forever, and nothing after it
-would ever be handled.
+While an update is in hand the offset stays at it, so Telegram keeps returning it with the
+ones after it. Updates are therefore fetched raw and only the new ones are read into
+python-telegram-bot objects: reading the same hundred updates again after every finished
+one cost more than handling them. It also means that an update that cannot be read
+(python-telegram-bot would refuse the whole batch, again and again) is logged and confirmed
+on its own while the others are processed.
+
+Limit: Telegram returns at most 100 updates from the offset, so one slow update (a report
+being rendered) lets at most 100 later ones through until it finishes. Webhook mode has no
+such window (see ``bot.telegram.webhook``).
 """
 
 from __future__ import annotations
@@ -29,10 +35,14 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
 
 from bot.telegram.sender import retry_after_seconds
 
 log = logging.getLogger(__name__)
+
+# The raw call is deliberate (see above); python-telegram-bot suggests get_updates instead.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 ALLOWED_UPDATES = [
     "message",
@@ -52,7 +62,6 @@ class SafePoller:
         self.limit = limit
         self._stop = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[Any]] = {}
-        self._next_offset: int | None = None
         self._highest_seen = -1
 
     def stop(self) -> None:
@@ -73,35 +82,47 @@ class SafePoller:
         finally:
             self._in_flight.pop(update.update_id, None)
 
+    async def _fetch(self) -> list[Any]:
+        """The raw updates from the offset on (JSON objects, not yet read)."""
+        raw = await self.app.bot.do_api_request(
+            "getUpdates",
+            api_kwargs={
+                "offset": self._offset(),
+                "limit": self.limit,
+                "timeout": self.timeout,
+                "allowed_updates": ALLOWED_UPDATES,
+            },
+            read_timeout=self.timeout + 10,
+        )
+        return raw if isinstance(raw, list) else []
+
+    def _read(self, item: Any) -> Update | None:
+        """The update, or None when it cannot be read (it then counts as done)."""
+        try:
+            return Update.de_json(item, self.app.bot)
+        except Exception as exc:
+            log.warning(
+                "update %s cannot be read (%s: %s); skipped",
+                item.get("update_id"),
+                type(exc).__name__,
+                exc,
+            )
+            return None
+
     async def run(self) -> None:
         bot = self.app.bot
         await bot.delete_webhook(drop_pending_updates=False)
         backoff = 1.0
         while not self._stop.is_set():
             try:
-                fetch = asyncio.ensure_future(
-                    bot.get_updates(
-                        offset=self._offset(),
-                        limit=self.limit,
-                        timeout=self.timeout,
-                        allowed_updates=ALLOWED_UPDATES,
-                        read_timeout=self.timeout + 10,
-                    )
-                )
+                fetch = asyncio.ensure_future(self._fetch())
                 stopper = asyncio.ensure_future(self._stop.wait())
                 done, _ = await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if fetch not in done:
                     fetch.cancel()
                     break
                 stopper.cancel()
-                unreadable: list[int] = []
-                try:
-                    updates = list(fetch.result())
-                except TelegramError:
-                    raise
-                except Exception as exc:
-                    log.warning("a fetched update cannot be read (%s); reading one by one", exc)
-                    updates, unreadable = await self._fetch_leniently()
+                batch = fetch.result()
                 backoff = 1.0
             except InvalidToken:
                 raise
@@ -123,56 +144,29 @@ class SafePoller:
                 backoff = min(backoff * 2, 30)
                 continue
             fresh = 0
-            for update in updates:
-                if update.update_id in self._in_flight or update.update_id <= self._highest_seen:
+            for item in batch:
+                uid = item.get("update_id") if isinstance(item, dict) else None
+                if not isinstance(uid, int) or uid in self._in_flight or uid <= self._highest_seen:
+                    continue
+                self._highest_seen = uid
+                update = self._read(item)
+                if update is None:
                     continue
                 fresh += 1
-                self._highest_seen = max(self._highest_seen, update.update_id)
                 task = asyncio.create_task(self._process(update))
-                self._in_flight[update.update_id] = task
-            if unreadable:
-                self._highest_seen = max(self._highest_seen, *unreadable)
+                self._in_flight[uid] = task
             # Telegram answers at once while an in-flight update holds the offset back: wait
-            # for progress instead of fetching the same batch in a busy loop.
+            # for progress (and let a few more finish) instead of fetching the same batch in
+            # a busy loop.
             if self._in_flight and (fresh == 0 or len(self._in_flight) >= self.limit * 4):
                 await asyncio.wait(
                     list(self._in_flight.values()),
                     timeout=self.timeout,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
+                if self._in_flight:
+                    await self._sleep(0.05)
         await self.drain()
-
-    async def _fetch_leniently(self) -> tuple[list[Update], list[int]]:
-        """The pending batch read update by update: (readable updates, unreadable ids)."""
-        with warnings.catch_warnings():
-            # do_api_request suggests get_updates, which is what cannot read this batch.
-            warnings.simplefilter("ignore")
-            raw = await self.app.bot.do_api_request(
-                "getUpdates",
-                api_kwargs={
-                    "offset": self._offset(),
-                    "limit": self.limit,
-                    "timeout": 0,
-                    "allowed_updates": ALLOWED_UPDATES,
-                },
-            )
-        updates: list[Update] = []
-        unreadable: list[int] = []
-        for item in raw if isinstance(raw, list) else []:
-            uid = item.get("update_id") if isinstance(item, dict) else None
-            try:
-                update = Update.de_json(item, self.app.bot)
-            except Exception as exc:
-                if not isinstance(uid, int) or uid > self._highest_seen:
-                    log.warning(
-                        "update %s cannot be read (%s: %s); skipped", uid, type(exc).__name__, exc
-                    )
-                if isinstance(uid, int):
-                    unreadable.append(uid)
-                continue
-            if update is not None:
-                updates.append(update)
-        return updates, unreadable
 
     async def drain(self, timeout: float = 20) -> None:
         """Finish the updates in hand (graceful shutdown), then confirm them."""

@@ -85,6 +85,22 @@ def update_kind(update: Update) -> str:
     return "other"
 
 
+def malformed(update: Update) -> str | None:
+    """Why Telegram could never have sent this update (None when it could): a message
+    without a chat, a button press or a vote without its user. Handlers and python-telegram-
+    bot's own filters assume these fields, so such an update is logged and skipped."""
+    message = update.effective_message
+    if message is not None and message.chat is None:
+        return "message without chat"
+    query = update.callback_query
+    if query is not None and query.from_user is None:
+        return "callback query without user"
+    answer = update.poll_answer
+    if answer is not None and answer.user is None and answer.voter_chat is None:
+        return "poll answer without voter"
+    return None
+
+
 def serial_key(update: Update) -> Any:
     if update.effective_chat is not None:
         return ("chat", update.effective_chat.id)
@@ -149,6 +165,19 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                 log.info(
                     "update=%s kind=%s skipped=redelivered", update.update_id, update_kind(update)
                 )
+                return
+            reason = malformed(update)
+            if reason is not None:
+                close = getattr(coroutine, "close", None)
+                if close is not None:
+                    close()
+                log.warning(
+                    "update=%s kind=%s skipped=malformed (%s)",
+                    update.update_id,
+                    update_kind(update),
+                    reason,
+                )
+                await self._mark_processed(update.update_id)
                 return
             crashed = True
             try:

@@ -111,6 +111,19 @@ def _from(update: dict) -> int | None:
     return None
 
 
+def test_unreadable_and_impossible_updates_do_not_block_the_others(
+    bot: BotProcess, fake_bot: FakeBotAPI, member
+) -> None:
+    mark = fake_bot.mark()
+    unreadable = fake_bot.inject({"message": {"text": "no id, no date"}})
+    impossible = fake_bot.inject({"message": {"message_id": 1, "date": 0, "text": "/help"}})
+    fake_bot.send_text(member, "/help")
+    assert HELP_HEAD in ok_reply(fake_bot, member.id, mark).params["text"]
+    fake_bot.wait_delivered(timeout=20)
+    log_line(bot, f"update {unreadable['update_id']} cannot be read", contains="skipped")
+    log_line(bot, f"update={impossible['update_id']} ", contains="skipped=malformed")
+
+
 def test_flood_limit_and_bad_gateway_are_waited_out(
     bot: BotProcess, fake_bot: FakeBotAPI, member
 ) -> None:
@@ -324,7 +337,7 @@ def log_line(bot: BotProcess, needle: str, timeout: float = 10, contains: str = 
         found = [
             ln
             for ln in bot.log_text().splitlines()
-            if needle in ln and contains in ln and "update=" in ln
+            if needle in ln and contains in ln and "update" in ln
         ]
         if found:
             return found[-1]
