@@ -144,14 +144,19 @@ async def adjust(
     actor_telegram_id: int | None,
     tz: ZoneInfo,
     now: dt.datetime | None = None,
+    reference: str | None = None,
 ) -> AwardResult:
-    """A manual adjustment: its own ledger row with the admin and the reason, audited."""
+    """A manual adjustment: its own ledger row with the admin and the reason, audited.
+
+    ``reference`` names the request (for a chat command: its chat and message id), so the
+    same command delivered again adjusts once; without it every call is a new adjustment.
+    """
     if delta == 0:
         raise ValueError("an adjustment of 0 points changes nothing")
     if not reason.strip():
         raise ValueError("an adjustment needs a reason")
     now = now or utcnow()
-    reference = f"{now.isoformat()}:{actor_telegram_id or 'cli'}"
+    reference = reference or f"{now.isoformat()}:{actor_telegram_id or 'cli'}"
     result = await award(
         session,
         member_id=member_id,
@@ -163,6 +168,8 @@ async def adjust(
         actor_telegram_id=actor_telegram_id,
         reason=reason.strip(),
     )
+    if result.duplicate:
+        return result
     session.add(
         AuditEntry(
             actor_telegram_id=actor_telegram_id,

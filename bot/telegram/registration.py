@@ -288,6 +288,14 @@ async def revoke_command(update: Update, context: StudyContext) -> None:
     await _role_change(update, context, False)
 
 
+def _request_key(update: Update) -> str | None:
+    """The command's own identity (chat and message id): the same for a redelivery."""
+    message = update.effective_message
+    if message is None or message.chat is None:
+        return None
+    return f"msg:{message.chat.id}:{message.message_id}"
+
+
 @requires("admin")
 async def adjust_command(update: Update, context: StudyContext) -> None:
     _ = context.tr
@@ -330,6 +338,7 @@ async def adjust_command(update: Update, context: StudyContext) -> None:
             reason=reason,
             actor_telegram_id=actor.telegram_id,
             tz=context.config.tz,
+            reference=_request_key(update),
         )
         name = target.name
     await reply(
