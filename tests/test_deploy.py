@@ -70,3 +70,83 @@ def test_systemd_unit_is_well_formed() -> None:
 def test_proxy_balances_both_replicas() -> None:
     text = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
     assert "bot1:8080" in text and "bot2:8080" in text
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def test_proxy_serves_the_webhook_path_and_port_of_the_replicas() -> None:
+    from bot.telegram.webhook import webhook_path
+
+    webhook = load_config(DEPLOY / "studybot.webhook.example.yaml", env={}).telegram.webhook
+    text = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    assert f"location = /{webhook_path(webhook)} {{" in text
+    assert "location = /health {" in text
+    upstream = re.search(r"upstream studybot_webhook \{(.*?)\}", text, re.S)
+    assert upstream is not None
+    assert set(re.findall(r"server (bot\d):(\d+)", upstream.group(1))) == {
+        ("bot1", str(webhook.port)),
+        ("bot2", str(webhook.port)),
+    }
+    # A replica that is shutting down answers 503 without processing: resent to the other.
+    assert re.search(r"proxy_next_upstream[^;]*http_503[^;]*non_idempotent;", text)
+    assert webhook.secret_token  # replicas refuse requests without it
+
+
+def test_replicas_are_probed_on_health_and_stop_gracefully() -> None:
+    compose = _compose()
+    services = compose["services"]
+    port = load_config(DEPLOY / "studybot.webhook.example.yaml", env={}).telegram.webhook.port
+    for name in ("bot1", "bot2"):
+        check = services[name]["healthcheck"]
+        assert f"http://127.0.0.1:{port}/health" in " ".join(check["test"])
+        assert check["start_period"] and check["interval"]
+        assert services["proxy"]["depends_on"][name]["condition"] == "service_healthy"
+    for name in ("bot", "bot1", "bot2"):
+        grace = services[name]["stop_grace_period"]
+        assert int(grace.rstrip("s")) >= 25  # the bot finishes updates in hand for up to 25 s
+
+
+async def test_the_compose_health_probe_works_against_a_real_replica(db, database_url: str) -> None:
+    """Run the compose probe's command against a webhook server: 0 when ready, else not."""
+    import asyncio
+    import sys
+
+    from bot.db.engine import create_engine, create_session_factory
+    from bot.telegram.webhook import WebhookServer
+    from tests.telegram.test_webhook import StubApp, noop
+
+    probe = _compose()["services"]["bot1"]["healthcheck"]["test"]
+    assert probe[:3] == ["CMD", "python", "-c"]
+
+    async def run_probe(port: int) -> int:
+        code = probe[3].replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await proc.wait()
+
+    server = WebhookServer(StubApp(noop), db, listen="127.0.0.1", port=0)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        assert await run_probe(server.port) == 0
+    finally:
+        await server.stop()
+    engine = create_engine(f"sqlite+aiosqlite:////nonexistent-dir-{id(db)}/x.db")
+    broken = WebhookServer(
+        StubApp(noop),  # type: ignore[arg-type]
+        create_session_factory(engine),
+        listen="127.0.0.1",
+        port=0,
+    )
+    await broken.start()
+    try:
+        assert await run_probe(broken.port) != 0
+    finally:
+        await broken.stop()
+        await engine.dispose()
