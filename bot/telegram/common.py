@@ -108,7 +108,9 @@ def requires(
 
 def role_name(context: StudyContext, role: str) -> str:
     _ = context.tr
-    return {"staff": _("staff"), "leader": _("leaders and admins"), "admin": _("admins")}.get(role, role)
+    return {"staff": _("staff"), "leader": _("leaders and admins"), "admin": _("admins")}.get(
+        role, role
+    )
 
 
 def command_args(context: StudyContext) -> list[str]:
