@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from fsrs import Card, Rating, Scheduler
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Question, ReviewCard
@@ -48,6 +48,29 @@ def reviewed(card: dict, correct: bool, now: dt.datetime, graduate_days: float) 
     return CardState(dict(after.to_dict()), after.due, stability, not graduated)
 
 
+async def _add_card(
+    session: AsyncSession, member_id: int, question_id: int, now: dt.datetime
+) -> bool:
+    """Put a just-missed question into the notebook; False when its card already exists."""
+    card = new_card(question_id, now)
+    inserted = await insert_or_ignore(
+        session,
+        ReviewCard,
+        {
+            "member_id": member_id,
+            "question_id": question_id,
+            "card": dict(card.to_dict()),
+            "due_at": card.due,
+            "stability": None,
+            "active": True,
+            "lapses": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return inserted is not None
+
+
 async def record_answer(
     session: AsyncSession,
     *,
@@ -67,50 +90,87 @@ async def record_answer(
         )
     ).first()
     if row is None:
-        if correct:
-            return
-        card = new_card(question_id, now)
-        inserted = await insert_or_ignore(
-            session,
-            ReviewCard,
-            {
-                "member_id": member_id,
-                "question_id": question_id,
-                "card": dict(card.to_dict()),
-                "due_at": card.due,
-                "stability": None,
-                "active": True,
-                "lapses": 1,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        if inserted is not None:
+        if correct or await _add_card(session, member_id, question_id, now):
             return
         # Added concurrently: treat this answer as a review of that card.
-        row = (
-            await session.execute(
-                select(ReviewCard.id, ReviewCard.card, ReviewCard.active, ReviewCard.lapses).where(
-                    ReviewCard.member_id == member_id, ReviewCard.question_id == question_id
-                )
-            )
-        ).first()
-        assert row is not None
-    card_id, card_data, active, lapses = row
+        await record_answer(
+            session,
+            member_id=member_id,
+            question_id=question_id,
+            correct=correct,
+            now=now,
+            graduate_days=graduate_days,
+        )
+        return
+    await apply_answer(
+        session,
+        member_id=member_id,
+        question_id=question_id,
+        card_id=row[0],
+        card=row[1],
+        active=row[2],
+        lapses=row[3],
+        correct=correct,
+        now=now,
+        graduate_days=graduate_days,
+    )
+
+
+_UPDATE_CARD = (
+    update(ReviewCard.__table__)
+    .where(ReviewCard.__table__.c.id == bindparam("p_id"))
+    .values(
+        card=bindparam("p_card"),
+        due_at=bindparam("p_due_at"),
+        stability=bindparam("p_stability"),
+        active=bindparam("p_active"),
+        lapses=bindparam("p_lapses"),
+        updated_at=bindparam("p_updated_at"),
+    )
+)
+
+
+async def apply_answer(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    question_id: int,
+    card_id: int | None,
+    card: dict | None,
+    active: bool,
+    lapses: int,
+    correct: bool,
+    now: dt.datetime,
+    graduate_days: float,
+) -> None:
+    """``record_answer`` for a caller that already read the member's card (or its absence)
+    with the question: one statement instead of two."""
+    if card_id is None or card is None:
+        if correct or await _add_card(session, member_id, question_id, now):
+            return
+        await record_answer(
+            session,
+            member_id=member_id,
+            question_id=question_id,
+            correct=correct,
+            now=now,
+            graduate_days=graduate_days,
+        )
+        return
     if correct and not active:
         return
-    state = reviewed(card_data, correct, now, graduate_days)
+    state = reviewed(card, correct, now, graduate_days)
     await session.execute(
-        update(ReviewCard)
-        .where(ReviewCard.id == card_id)
-        .values(
-            card=state.card,
-            due_at=state.due_at,
-            stability=state.stability,
-            active=state.active,
-            lapses=lapses + (0 if correct else 1),
-            updated_at=now,
-        )
+        _UPDATE_CARD,
+        {
+            "p_id": card_id,
+            "p_card": state.card,
+            "p_due_at": state.due_at,
+            "p_stability": state.stability,
+            "p_active": state.active,
+            "p_lapses": lapses + (0 if correct else 1),
+            "p_updated_at": now,
+        },
     )
 
 

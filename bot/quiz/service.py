@@ -14,145 +14,70 @@ handlers in ``bot/telegram/quiz.py`` render them.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Config
 from bot.core import answers as check
 from bot.core import scoring
 from bot.db.models import (
-    Answer,
     AttemptQuestion,
     Bank,
-    LedgerEntry,
-    Member,
-    PendingInput,
     Question,
     QuestionVersion,
     QuizAttempt,
 )
 from bot.db.types import utcnow
 from bot.db.upsert import insert_or_ignore
-from bot.members.service import clear_pending_input, set_pending_input
-from bot.points.ledger import Cap, award
 from bot.quiz import draw, review
+from bot.quiz.answering import (
+    BLANK_INPUT,
+    answer_blank,
+    answer_choice,
+    answer_judge,
+    expect_blank,
+    pending_blank,
+    submit_multiple,
+    time_limit,
+    toggle_option,
+)
+from bot.quiz.summary import point_totals, summarise
+from bot.quiz.views import (
+    AnswerOutcome,
+    Campaign,
+    QuestionView,
+    QuizConflict,
+    QuizError,
+    StartResult,
+    Summary,
+)
 
-BLANK_INPUT = "blank"
-MAX_REPEATABLE_PER_DAY = 500
-
-
-class QuizError(ValueError):
-    """A request the service cannot honour (unknown mode, bad arguments)."""
-
-
-class QuizConflict(Exception):
-    """The attempt advanced under this transaction (another replica answered first); the
-    caller's transaction must roll back."""
-
-
-@dataclass(frozen=True)
-class QuestionView:
-    """One asked question as the member sees it (options in shown order)."""
-
-    attempt_id: int
-    aq_id: int
-    mode: str
-    position: int
-    total: int | None
-    type: str
-    text: str
-    options: list[str]
-    selection: list[int] = field(default_factory=list)
-    seconds: int | None = None
-    deadline_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class Summary:
-    mode: str
-    questions: int
-    correct: int
-    points: int
-    today_points: int
-    season_name: str | None
-    season_points: int | None
-    total_points: int
-    bank_title: str | None = None
-
-
-@dataclass(frozen=True)
-class Campaign:
-    bank_id: int
-    slug: str
-    title: str
-    campaign_title: str
-    last_day: dt.date
-    questions: int
-    taken: bool
-
-
-@dataclass(frozen=True)
-class StartResult:
-    """``status``: question (a new or resumed attempt), done (already taken this period),
-    empty (no question to ask), campaigns (choose a special quiz), no_campaign, unknown_bank,
-    closed (campaign not running today), nothing_due (review), too_many (repeatable modes)."""
-
-    status: str
-    question: QuestionView | None = None
-    resumed: bool = False
-    summary: Summary | None = None
-    campaigns: list[Campaign] = field(default_factory=list)
-    bank_title: str | None = None
-    next_due: dt.datetime | None = None
-    notebook_size: int = 0
-
-
-@dataclass(frozen=True)
-class AnswerOutcome:
-    """``status``: answered, toggled, empty_selection, duplicate (already answered),
-    stale (not the current question of an active attempt), not_yours, invalid."""
-
-    status: str
-    question: QuestionView | None = None
-    correct: bool = False
-    late: bool = False
-    given: list[str] = field(default_factory=list)
-    answer: list[Any] = field(default_factory=list)
-    correct_lines: list[str] = field(default_factory=list)
-    explanation: str | None = None
-    points: int = 0
-    capped: bool = False
-    streak: int = 0
-    next_question: QuestionView | None = None
-    summary: Summary | None = None
+__all__ = [
+    "BLANK_INPUT",
+    "AnswerOutcome",
+    "Campaign",
+    "QuestionView",
+    "QuizConflict",
+    "QuizError",
+    "StartResult",
+    "Summary",
+    "answer_blank",
+    "answer_choice",
+    "answer_judge",
+    "bank_slug_of",
+    "campaigns",
+    "pending_blank",
+    "point_totals",
+    "start_quiz",
+    "submit_multiple",
+    "summarise",
+    "toggle_option",
+]
 
 
 # --- reading --------------------------------------------------------------------------------
-
-
-@dataclass
-class _Asked:
-    aq: AttemptQuestion
-    attempt: QuizAttempt
-    version: QuestionVersion
-
-
-async def _load_asked(session: AsyncSession, aq_id: int) -> _Asked | None:
-    row = (
-        await session.execute(
-            select(AttemptQuestion, QuizAttempt, QuestionVersion)
-            .join(QuizAttempt, QuizAttempt.id == AttemptQuestion.attempt_id)
-            .join(QuestionVersion, QuestionVersion.id == AttemptQuestion.question_version_id)
-            .where(AttemptQuestion.id == aq_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return _Asked(row[0], row[1], row[2])
 
 
 async def _load_position(
@@ -186,11 +111,6 @@ def _view(
         seconds=seconds,
         deadline_at=aq.deadline_at,
     )
-
-
-def _time_limit(config: Config, mode: str) -> int | None:
-    seconds = config.points.daily_quiz.seconds
-    return seconds if mode == "daily" and seconds > 0 else None
 
 
 # --- starting -------------------------------------------------------------------------------
@@ -317,25 +237,13 @@ async def _present(
     if found is None:
         return None
     aq, version = found
-    seconds = _time_limit(config, attempt.mode)
+    seconds = time_limit(config, attempt.mode)
     if aq.sent_at is None:
         aq.sent_at = now
         if seconds:
             aq.deadline_at = now + dt.timedelta(seconds=seconds)
-    await _expect_blank(session, attempt.member_id, telegram_id, aq.id, version.type)
+    await expect_blank(session, attempt.member_id, telegram_id, aq.id, version.type)
     return _view(attempt, aq, version, seconds)
-
-
-async def _expect_blank(
-    session: AsyncSession, member_id: int, telegram_id: int | None, aq_id: int, qtype: str
-) -> None:
-    if qtype != "blank":
-        return
-    if telegram_id is None:
-        telegram_id = await session.scalar(select(Member.telegram_id).where(Member.id == member_id))
-        if telegram_id is None:
-            return
-    await set_pending_input(session, telegram_id, BLANK_INPUT, {"aq": aq_id})
 
 
 async def start_quiz(
@@ -534,374 +442,3 @@ async def _campaign_choice(session: AsyncSession, member_id: int, today: dt.date
 
 async def bank_slug_of(session: AsyncSession, bank_id: int) -> str | None:
     return await session.scalar(select(Bank.slug).where(Bank.id == bank_id))
-
-
-# --- answering ------------------------------------------------------------------------------
-
-
-def _usable(asked: _Asked | None, member_id: int) -> AnswerOutcome | None:
-    """Why this press or reply cannot be an answer, or None when it can."""
-    if asked is None:
-        return AnswerOutcome("stale")
-    if asked.attempt.member_id != member_id:
-        return AnswerOutcome("not_yours")
-    if asked.attempt.status != "active" or asked.aq.position < asked.attempt.current_position:
-        return AnswerOutcome("duplicate")
-    if asked.aq.position != asked.attempt.current_position:
-        return AnswerOutcome("stale")
-    return None
-
-
-async def answer_choice(
-    session: AsyncSession,
-    config: Config,
-    member_id: int,
-    aq_id: int,
-    shown_index: int,
-    *,
-    telegram_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> AnswerOutcome:
-    """A press on a letter of a single-choice question."""
-    asked = await _load_asked(session, aq_id)
-    refused = _usable(asked, member_id)
-    if refused is not None:
-        return refused
-    assert asked is not None
-    if asked.version.type != "single" or not 0 <= shown_index < len(asked.aq.option_order):
-        return AnswerOutcome("invalid")
-    order = asked.aq.option_order
-    given = check.original_letters_of([shown_index], order)
-    correct = check.check_choice([shown_index], order, asked.version.answer)
-    return await _record(
-        session, config, asked, given, [check.letter(shown_index)], correct, telegram_id, now
-    )
-
-
-async def answer_judge(
-    session: AsyncSession,
-    config: Config,
-    member_id: int,
-    aq_id: int,
-    value: bool,
-    *,
-    telegram_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> AnswerOutcome:
-    """A press on ``✔`` / ``✘`` of a true/false question."""
-    asked = await _load_asked(session, aq_id)
-    refused = _usable(asked, member_id)
-    if refused is not None:
-        return refused
-    assert asked is not None
-    if asked.version.type != "judge":
-        return AnswerOutcome("invalid")
-    correct = check.check_judge(value, asked.version.answer)
-    return await _record(
-        session,
-        config,
-        asked,
-        [value],
-        ["true" if value else "false"],
-        correct,
-        telegram_id,
-        now,
-    )
-
-
-async def toggle_option(
-    session: AsyncSession, member_id: int, aq_id: int, shown_index: int
-) -> AnswerOutcome:
-    """A press on a letter of a multiple-choice question: mark or unmark it."""
-    asked = await _load_asked(session, aq_id)
-    refused = _usable(asked, member_id)
-    if refused is not None:
-        return refused
-    assert asked is not None
-    if asked.version.type != "multiple" or not 0 <= shown_index < len(asked.aq.option_order):
-        return AnswerOutcome("invalid")
-    selection = set(asked.aq.selection or [])
-    selection ^= {shown_index}
-    asked.aq.selection = sorted(selection)
-    await session.flush()
-    return AnswerOutcome("toggled", question=_view(asked.attempt, asked.aq, asked.version, None))
-
-
-async def submit_multiple(
-    session: AsyncSession,
-    config: Config,
-    member_id: int,
-    aq_id: int,
-    *,
-    telegram_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> AnswerOutcome:
-    """The submit button of a multiple-choice question: the marked letters are the answer."""
-    asked = await _load_asked(session, aq_id)
-    refused = _usable(asked, member_id)
-    if refused is not None:
-        return refused
-    assert asked is not None
-    if asked.version.type != "multiple":
-        return AnswerOutcome("invalid")
-    shown = sorted(set(asked.aq.selection or []))
-    if not shown:
-        return AnswerOutcome("empty_selection")
-    order = asked.aq.option_order
-    given = check.original_letters_of(shown, order)
-    correct = check.check_choice(shown, order, asked.version.answer)
-    return await _record(
-        session,
-        config,
-        asked,
-        given,
-        [check.letter(i) for i in shown],
-        correct,
-        telegram_id,
-        now,
-    )
-
-
-async def answer_blank(
-    session: AsyncSession,
-    config: Config,
-    member_id: int,
-    aq_id: int,
-    text: str,
-    *,
-    telegram_id: int | None = None,
-    now: dt.datetime | None = None,
-) -> AnswerOutcome:
-    """A text reply to a fill-in-the-blank question."""
-    asked = await _load_asked(session, aq_id)
-    refused = _usable(asked, member_id)
-    if refused is not None:
-        if telegram_id is not None:
-            await clear_pending_input(session, telegram_id, BLANK_INPUT)
-        return refused
-    assert asked is not None
-    if asked.version.type != "blank":
-        return AnswerOutcome("invalid")
-    text = text.strip()[:500]
-    if not text:
-        return AnswerOutcome("invalid")
-    correct = check.check_blank(text, asked.version.answer)
-    if telegram_id is not None:
-        await clear_pending_input(session, telegram_id, BLANK_INPUT)
-    return await _record(session, config, asked, [text], [text], correct, telegram_id, now)
-
-
-async def pending_blank(session: AsyncSession, telegram_id: int) -> int | None:
-    """The asked question a member's next free text answers, if any."""
-    pending = await session.get(PendingInput, telegram_id)
-    if pending is None or pending.kind != BLANK_INPUT:
-        return None
-    value = (pending.payload or {}).get("aq")
-    return int(value) if isinstance(value, int) else None
-
-
-async def _record(
-    session: AsyncSession,
-    config: Config,
-    asked: _Asked,
-    given: list[Any],
-    shown_given: list[str],
-    correct: bool,
-    telegram_id: int | None,
-    now: dt.datetime | None,
-) -> AnswerOutcome:
-    """Store the answer (once: the unique key refuses a second), award, advance."""
-    now = now or utcnow()
-    aq, attempt, version = asked.aq, asked.attempt, asked.version
-    late = aq.deadline_at is not None and now > aq.deadline_at
-    if late:
-        correct = False
-    mode = attempt.mode
-    streak = attempt.correct_count + 1 if correct else 0
-    rules = config.points
-    planned = scoring.answer_points(mode, correct, streak, rules)
-    elapsed = int((now - aq.sent_at).total_seconds() * 1000) if aq.sent_at else None
-    answer_id = await insert_or_ignore(
-        session,
-        Answer,
-        {
-            "member_id": attempt.member_id,
-            "question_id": version.question_id,
-            "question_version_id": version.id,
-            "attempt_question_id": aq.id,
-            "mode": mode,
-            "given": given,
-            "correct": correct,
-            "late": late,
-            "elapsed_ms": elapsed,
-            "points": planned,
-            "answered_at": now,
-        },
-        returning=Answer.id,
-    )
-    if answer_id is None:
-        return AnswerOutcome("duplicate")
-
-    granted = 0
-    capped = False
-    kind = scoring.ledger_kind(mode)
-    if planned > 0 and kind is not None:
-        day = now.astimezone(config.tz).date()
-        window = scoring.cap_window(mode, rules, day)
-        result = await award(
-            session,
-            member_id=attempt.member_id,
-            kind=kind,
-            reference=f"aq:{aq.id}",
-            points=planned,
-            tz=config.tz,
-            cap=Cap(window.limit, window.first_day, window.last_day) if window else None,
-            now=now,
-        )
-        granted, capped = result.points, result.capped
-        if granted != planned:
-            await session.execute(
-                update(Answer).where(Answer.id == answer_id).values(points=granted)
-            )
-
-    await review.record_answer(
-        session,
-        member_id=attempt.member_id,
-        question_id=version.question_id,
-        correct=correct,
-        now=now,
-        graduate_days=rules.review.graduate_days,
-    )
-
-    position = aq.position
-    finished = False
-    next_view: QuestionView | None = None
-    if mode == "challenge":
-        if correct:
-            nxt = await draw.draw_next(
-                session, attempt_id=attempt.id, seed=attempt.seed, position=position + 1
-            )
-            if nxt is not None:
-                options = (await _options_of(session, [nxt.version_id])).get(nxt.version_id, [])
-                await session.execute(
-                    AttemptQuestion.__table__.insert(),
-                    [_asked_row(attempt, position + 1, nxt, options)],
-                )
-            else:
-                finished = True
-        else:
-            finished = True
-    else:
-        finished = position >= (attempt.total or 0)
-
-    values: dict[str, Any] = {
-        "current_position": position + 1,
-        "correct_count": attempt.correct_count + (1 if correct else 0),
-        "points": attempt.points + granted,
-    }
-    if finished:
-        values.update(status="finished", finished_at=now)
-    moved = await session.execute(
-        update(QuizAttempt)
-        .where(QuizAttempt.id == attempt.id, QuizAttempt.current_position == position)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if (moved.rowcount or 0) != 1:  # type: ignore[attr-defined]
-        # Another transaction moved the attempt first; its answer stands, this one is void.
-        raise QuizConflict(f"attempt {attempt.id} moved past position {position}")
-    for key, value in values.items():
-        set_committed_value(attempt, key, value)
-
-    summary = None
-    if finished:
-        summary = await summarise(session, config, attempt, now=now)
-    else:
-        next_view = await _present(session, config, attempt, telegram_id=telegram_id, now=now)
-
-    order = list(aq.option_order or [])
-    return AnswerOutcome(
-        "answered",
-        question=_view(attempt, aq, version, None),
-        correct=correct,
-        late=late,
-        given=shown_given,
-        answer=list(version.answer or []),
-        correct_lines=check.correct_lines(
-            version.type, version.answer or [], order, list(version.options or [])
-        ),
-        explanation=version.explanation,
-        points=granted,
-        capped=capped,
-        streak=streak,
-        next_question=next_view,
-        summary=summary,
-    )
-
-
-# --- summaries ------------------------------------------------------------------------------
-
-
-async def point_totals(
-    session: AsyncSession, config: Config, member_id: int, today: dt.date
-) -> tuple[int, int | None, int]:
-    """(today, current season or None, all time) in one query."""
-    season = config.season_for(today)
-    delta = LedgerEntry.delta
-    season_sum: Any
-    if season is not None:
-        season_sum = func.coalesce(
-            func.sum(
-                case(
-                    (
-                        (LedgerEntry.local_day >= season.from_)
-                        & (LedgerEntry.local_day <= season.to),
-                        delta,
-                    ),
-                    else_=0,
-                )
-            ),
-            0,
-        )
-    else:
-        season_sum = func.coalesce(func.sum(0), 0)
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(case((LedgerEntry.local_day == today, delta), else_=0)), 0),
-                season_sum,
-                func.coalesce(func.sum(delta), 0),
-            ).where(LedgerEntry.member_id == member_id)
-        )
-    ).one()
-    return int(row[0]), (int(row[1]) if season is not None else None), int(row[2])
-
-
-async def summarise(
-    session: AsyncSession, config: Config, attempt: QuizAttempt, *, now: dt.datetime | None = None
-) -> Summary:
-    now = now or utcnow()
-    today = now.astimezone(config.tz).date()
-    today_points, season_points, total = await point_totals(
-        session, config, attempt.member_id, today
-    )
-    season = config.season_for(today)
-    if attempt.mode == "challenge":
-        questions = max(0, attempt.current_position - 1)
-    else:
-        questions = attempt.total or 0
-    bank_title = None
-    if attempt.bank_id is not None:
-        bank = await session.get(Bank, attempt.bank_id)
-        bank_title = (bank.campaign_title or bank.title) if bank else None
-    return Summary(
-        mode=attempt.mode,
-        questions=questions,
-        correct=attempt.correct_count,
-        points=attempt.points,
-        today_points=today_points,
-        season_name=season.name if season else None,
-        season_points=season_points,
-        total_points=total,
-        bank_title=bank_title,
-    )

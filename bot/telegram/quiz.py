@@ -14,6 +14,7 @@ shown option i), ``t<i>`` (toggle), ``s`` (submit), ``y`` / ``n`` (true / false)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -277,17 +278,40 @@ async def render_start(update: Update, context: StudyContext, result: StartResul
         await reply(update, context, text)
 
 
+async def _answer_query(update: Update, text: str | None = None) -> None:
+    """Stop the button's spinner; a query too old to answer changes nothing about the answer."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer(text)
+    except TelegramError as exc:
+        log.info("could not answer the button press: %s", exc)
+
+
+async def _edit_answered(update: Update, text: str) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.edit_message_text(text)
+    except TelegramError as exc:  # the message is too old to edit: the answer stands
+        log.info("could not edit the answered question: %s", exc)
+
+
 async def render_answer(
     update: Update, context: StudyContext, outcome: AnswerOutcome, *, edit: bool
 ) -> None:
+    """The press is acknowledged, the question edited and the verdict sent at the same time
+    (one round trip instead of three); the next question follows the verdict."""
     _ = context.tr
-    query = update.callback_query
-    if edit and query is not None:
-        try:
-            await query.edit_message_text(answered_text(_, outcome))
-        except TelegramError as exc:  # the message is too old to edit: the answer stands
-            log.info("could not edit the answered question: %s", exc)
-    await reply(update, context, feedback_text(_, outcome))
+    steps = [reply(update, context, feedback_text(_, outcome))]
+    if update.callback_query is not None:
+        toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
+        steps.append(_answer_query(update, toast))
+        if edit:
+            steps.append(_edit_answered(update, answered_text(_, outcome)))
+    await asyncio.gather(*steps)
     if outcome.next_question is not None:
         await send_question(update, context, outcome.next_question)
     elif outcome.summary is not None:
@@ -400,7 +424,6 @@ async def quiz_button(update: Update, context: StudyContext) -> None:
     if outcome.status != "answered":
         await query.answer(_(_REFUSALS.get(outcome.status, _REFUSALS["stale"])))
         return
-    await query.answer(_("✅ Correct!") if outcome.correct else _("❌ Wrong."))
     await render_answer(update, context, outcome, edit=True)
 
 
