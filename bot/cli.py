@@ -92,7 +92,10 @@ def run(ctx: click.Context) -> None:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         fail(f"database: {reason}")
     except NetworkError as exc:
-        fail(f"cannot reach the Bot API at {config.telegram.base_url}: {exc}", code=1)
+        from bot.logging_setup import redact
+
+        message = f"cannot reach the Bot API at {config.telegram.base_url}: {exc}"
+        fail(redact(message, config.telegram.token), code=1)
     except KeyboardInterrupt:
         pass
 

@@ -15,6 +15,7 @@ its traceback above the line).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import weakref
@@ -22,7 +23,8 @@ from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
@@ -33,6 +35,12 @@ from bot.db.types import utcnow
 from bot.db.upsert import insert_or_ignore
 
 log = logging.getLogger("studybot.updates")
+
+# How long a processed update is remembered. Telegram redelivers an update within 24 hours at
+# most, and reuses ids only after a week without updates (it then picks them at random), so
+# two days of memory catch every redelivery and never mistake a new update for an old one.
+RETENTION = dt.timedelta(days=2)
+PRUNE_EVERY = dt.timedelta(hours=1)
 
 # What the handlers learnt about the update in hand, for its log line. Handlers run in the
 # task that awaits them here, so they see the dict of their own update.
@@ -114,6 +122,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._db = db
         self._locks: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._next_prune = utcnow()
 
     async def initialize(self) -> None:
         return None
@@ -125,7 +134,10 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         try:
             async with self._db() as session:
                 found = await session.scalar(
-                    select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
+                    select(ProcessedUpdate.update_id).where(
+                        ProcessedUpdate.update_id == update_id,
+                        ProcessedUpdate.processed_at > utcnow() - RETENTION,
+                    )
                 )
                 return found is not None
         except SQLAlchemyError:
@@ -133,11 +145,29 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
             return False
 
     async def _mark_processed(self, update_id: int) -> None:
+        now = utcnow()
         try:
             async with self._db.begin() as session:
-                await insert_or_ignore(
-                    session, ProcessedUpdate, {"update_id": update_id, "processed_at": utcnow()}
+                inserted = await insert_or_ignore(
+                    session, ProcessedUpdate, {"update_id": update_id, "processed_at": now}
                 )
+                if inserted is None:  # an id Telegram used before (see RETENTION)
+                    await session.execute(
+                        sql_update(ProcessedUpdate)
+                        .where(ProcessedUpdate.update_id == update_id)
+                        .values(processed_at=now)
+                    )
+                if now >= self._next_prune:
+                    self._next_prune = now + PRUNE_EVERY
+                    pruned = await session.execute(
+                        delete(ProcessedUpdate).where(
+                            ProcessedUpdate.processed_at < now - RETENTION
+                        )
+                    )
+                    if pruned.rowcount:  # type: ignore[attr-defined]
+                        log.info(
+                            "forgot %d processed updates older than %s", pruned.rowcount, RETENTION
+                        )  # type: ignore[attr-defined]
         except SQLAlchemyError:
             log.exception("cannot record update %s as processed", update_id)
 

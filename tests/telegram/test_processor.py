@@ -1,0 +1,54 @@
+"""Processed-update memory: redeliveries skipped, old ids forgotten, impossible updates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, Update
+
+from bot.db.models import ProcessedUpdate
+from bot.db.types import utcnow
+from bot.telegram.processor import RETENTION, OrderedUpdateProcessor, malformed
+
+
+async def test_redelivery_window_and_pruning(db: async_sessionmaker[AsyncSession]) -> None:
+    processor = OrderedUpdateProcessor(4, db)
+    async with db.begin() as session:
+        session.add(
+            ProcessedUpdate(update_id=1, processed_at=utcnow() - RETENTION - dt.timedelta(hours=1))
+        )
+        session.add(ProcessedUpdate(update_id=2, processed_at=utcnow() - dt.timedelta(hours=20)))
+    # Within the window a redelivery is recognised; an id older than that is a new update
+    # (Telegram reuses ids only after a week without updates).
+    assert await processor._already_processed(2)
+    assert not await processor._already_processed(1)
+    assert not await processor._already_processed(3)
+    await processor._mark_processed(3)  # the first mark also forgets what is too old
+    await processor._mark_processed(1)  # a reused id is remembered afresh
+    async with db() as session:
+        ids = set(await session.scalars(select(ProcessedUpdate.update_id)))
+        assert ids == {1, 2, 3}
+        assert await session.scalar(select(func.count()).select_from(ProcessedUpdate)) == 3
+    assert await processor._already_processed(1) and await processor._already_processed(3)
+
+
+def test_updates_telegram_could_never_send() -> None:
+    bot = Bot("123456:TEST-TOKEN-processor")
+    user = {"id": 5, "is_bot": False, "first_name": "A"}
+    chat = {"id": 5, "type": "private", "first_name": "A"}
+    ok = Update.de_json(
+        {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": chat, "from": user}}, bot
+    )
+    no_chat = Update.de_json({"update_id": 2, "message": {"message_id": 1, "date": 0}}, bot)
+    no_voter = Update.de_json(
+        {
+            "update_id": 3,
+            "poll_answer": {"poll_id": "p", "option_ids": [0], "option_persistent_ids": ["0"]},
+        },
+        bot,
+    )
+    assert malformed(ok) is None
+    assert malformed(no_chat) == "message without chat"
+    assert malformed(no_voter) == "poll answer without voter"
