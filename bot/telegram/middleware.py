@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
@@ -37,11 +38,36 @@ async def _remember_chat(
             chat.left_at = utcnow()
 
 
+_migrated_allowed: set[int] = set()
+
+
+async def _migrated_from_allowed(update: Update, context: StudyContext, chat_id: int) -> bool:
+    """A configured group that became a supergroup keeps being served under its new id."""
+    if chat_id in _migrated_allowed:
+        return True
+    message = update.effective_message
+    old_id = message.migrate_from_chat_id if message is not None else None
+    async with context.db.begin() as session:
+        if old_id is not None and old_id in context.config.groups:
+            known = await session.get(Chat, old_id)
+            if known is None:
+                session.add(Chat(id=old_id, type="group", migrated_to=chat_id, allowed=True))
+            else:
+                known.migrated_to = chat_id
+        else:
+            old_ids = await session.scalars(select(Chat.id).where(Chat.migrated_to == chat_id))
+            if not any(old in context.config.groups for old in old_ids):
+                return False
+    log.info("serving group %s: it was migrated from a configured group", chat_id)
+    _migrated_allowed.add(chat_id)
+    return True
+
+
 async def guard_groups(update: Update, context: StudyContext) -> None:
     chat = update.effective_chat
     if chat is None or chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
         return
-    if chat.id in context.config.groups:
+    if chat.id in context.config.groups or await _migrated_from_allowed(update, context, chat.id):
         return
     member_update = update.my_chat_member
     if member_update and member_update.new_chat_member.status in (

@@ -255,3 +255,26 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path, fake_bot: FakeBotA
     assert result.returncode == 2
     assert "timezone" in result.stderr and "Traceback" not in result.stderr
     assert fake_bot.token not in result.stderr
+
+
+def test_configured_group_migrated_to_a_supergroup_is_still_served(
+    bot: BotProcess, fake_bot: FakeBotAPI
+) -> None:
+    new_id = -1005550001
+    user = fake_bot.user(5009, first_name="Mig", language_code="zh-hans")
+    new_group = fake_bot.group(new_id, title="学习群（超级群）")
+    mark = fake_bot.mark()
+    fake_bot.inject(
+        {
+            "message": {
+                "message_id": 1,
+                "date": 1_790_000_000,
+                "chat": {"id": new_id, "type": "supergroup", "title": "学习群（超级群）"},
+                "from": user.to_dict(),
+                "migrate_from_chat_id": GROUP,
+            }
+        }
+    )
+    fake_bot.send_text(user, "/help", chat=new_group)
+    fake_bot.wait_for("sendMessage", since=mark, chat_id=new_id)
+    assert not fake_bot.calls("leaveChat", since=mark)
