@@ -164,10 +164,9 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                             ProcessedUpdate.processed_at < now - RETENTION
                         )
                     )
-                    if pruned.rowcount:  # type: ignore[attr-defined]
-                        log.info(
-                            "forgot %d processed updates older than %s", pruned.rowcount, RETENTION
-                        )  # type: ignore[attr-defined]
+                    forgotten = getattr(pruned, "rowcount", 0)
+                    if forgotten:
+                        log.info("forgot %d processed updates older than %s", forgotten, RETENTION)
         except SQLAlchemyError:
             log.exception("cannot record update %s as processed", update_id)
 
