@@ -8,8 +8,9 @@ By department: average points per roster member (active members of the departmen
 not) and the participation rate (SPEC §9): departments of different sizes compete fairly.
 
 Only active members are ranked: someone removed from the roster keeps their history but no
-longer appears in rankings. The database does the heavy lifting (one aggregate per member);
-accuracy is fetched only for the members whose order depends on it.
+longer appears in rankings. Totals come from ``bot/reports/rollups.py`` (closed months rolled
+up, the other days raw) in one aggregate per member; accuracy is fetched only for the members
+whose order depends on it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.core.periods import Period
-from bot.db.models import Answer, Department, LedgerEntry, Member
-from bot.reports.activity import between, participant_ids
+from bot.db.models import Department, Member
+from bot.reports.activity import other_activity_pairs, took_part
+from bot.reports.rollups import aware, cover, member_rows, member_totals, refresh
 
 # Above this many members needing accuracy, one grouped scan beats an IN list.
 _IN_LIST_LIMIT = 2000
@@ -81,58 +83,67 @@ class Score:
     reached_at: dt.datetime | None
 
 
-async def _scores(
-    session: AsyncSession, period: Period, department: str | None = None
-) -> list[Score]:
-    """Members with a positive total in the period, with the time they reached it."""
-    totals = (
-        select(
-            LedgerEntry.member_id.label("member_id"),
-            func.sum(LedgerEntry.delta).label("points"),
-            func.max(LedgerEntry.created_at).label("reached_at"),
-        )
-        .where(LedgerEntry.local_day >= period.start, LedgerEntry.local_day <= period.end)
-        .group_by(LedgerEntry.member_id)
-        .subquery()
-    )
+async def _points(
+    session: AsyncSession,
+    config: Config,
+    period: Period,
+    through: dt.date | None,
+    department: str | None = None,
+) -> dict[int, int]:
+    """member id → points in the period, for active members with a positive total."""
+    totals = member_rows(cover(period.start, period.end, through), config.tz, ("points",))
+    assert totals is not None  # a period has at least one day
+    rows = totals.subquery()
     query = (
-        select(
-            totals.c.member_id,
-            Member.name,
-            Member.department_id,
-            Department.name,
-            totals.c.points,
-            totals.c.reached_at,
-        )
-        .join(Member, Member.id == totals.c.member_id)
-        .outerjoin(Department, Department.id == Member.department_id)
-        .where(Member.active.is_(True), totals.c.points > 0)
+        select(rows.c.member_id, rows.c.points)
+        .join(Member, Member.id == rows.c.member_id)
+        .where(Member.active.is_(True), rows.c.points > 0)
     )
     if department is not None:
-        query = query.where(Department.name == department)
-    rows = await session.execute(query)
+        query = query.join(Department, Department.id == Member.department_id).where(
+            Department.name == department
+        )
+    return {member_id: int(points) for member_id, points in await session.execute(query)}
+
+
+async def _scores(
+    session: AsyncSession,
+    config: Config,
+    period: Period,
+    through: dt.date | None,
+    points: dict[int, int],
+    member_ids: list[int],
+) -> list[Score]:
+    """Name, department and the time the score was reached, for the given members only."""
+    if not member_ids:
+        return []
+    ids = None if len(member_ids) > _IN_LIST_LIMIT else member_ids
+    reached = member_rows(
+        cover(period.start, period.end, through), config.tz, ("last_award_at",), members=ids
+    )
+    assert reached is not None
+    rows = reached.subquery()
+    query = (
+        select(Member.id, Member.name, Member.department_id, Department.name, rows.c.last_award_at)
+        .join(rows, rows.c.member_id == Member.id)
+        .outerjoin(Department, Department.id == Member.department_id)
+    )
+    if ids is not None:
+        query = query.where(Member.id.in_(ids))
+    wanted = set(member_ids)
     return [
         Score(
             member_id=r[0],
             name=r[1],
             department_id=r[2],
             department=r[3],
-            points=int(r[4]),
-            reached_at=_aware(r[5]),
+            # The points the ranking was made of, even if a new award just came in.
+            points=points[r[0]],
+            reached_at=aware(r[4]),
         )
-        for r in rows
+        for r in await session.execute(query)
+        if r[0] in wanted
     ]
-
-
-def _aware(value: dt.datetime | str | None) -> dt.datetime | None:
-    # MAX() over a subquery may come back untyped on SQLite (plain text).
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 async def answer_counts(
@@ -140,26 +151,32 @@ async def answer_counts(
     config: Config,
     period: Period,
     member_ids: Iterable[int] | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> dict[int, tuple[int, int]]:
     """member id → (answers, correct answers) in the period; all members when ids is None."""
-    start, end = period.bounds_utc(config.tz)
-    base = select(
-        Answer.member_id,
-        func.count(),
-        func.sum(case((Answer.correct.is_(True), 1), else_=0)),
-    ).where(between(Answer.answered_at, start, end))
-    result: dict[int, tuple[int, int]] = {}
-    if member_ids is None:
-        for member_id, n, c in await session.execute(base.group_by(Answer.member_id)):
-            result[member_id] = (int(n), int(c or 0))
-        return result
-    ids = sorted(set(member_ids))
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        query = base.where(Answer.member_id.in_(chunk)).group_by(Answer.member_id)
-        for member_id, n, c in await session.execute(query):
-            result[member_id] = (int(n), int(c or 0))
-    return result
+    through = await refresh(session, config.tz, now)
+    ids = None if member_ids is None else sorted(set(member_ids))
+    return await _answer_counts(session, config, period, through, ids)
+
+
+async def _answer_counts(
+    session: AsyncSession,
+    config: Config,
+    period: Period,
+    through: dt.date | None,
+    member_ids: list[int] | None,
+) -> dict[int, tuple[int, int]]:
+    if member_ids is not None and not member_ids:
+        return {}
+    totals = await member_totals(
+        session,
+        config.tz,
+        cover(period.start, period.end, through),
+        ("answers", "correct"),
+        members=member_ids,
+    )
+    return {m: (t.answers, t.correct) for m, t in totals.items() if t.answers}
 
 
 def _order_key(score: Score, counts: dict[int, tuple[int, int]]) -> tuple:
@@ -172,39 +189,40 @@ def _order_key(score: Score, counts: dict[int, tuple[int, int]]) -> tuple:
 async def _ranked(
     session: AsyncSession,
     config: Config,
-    scores: Sequence[Score],
+    points: dict[int, int],
     period: Period,
+    through: dt.date | None,
     *,
     positions: int | None = None,
     member_id: int | None = None,
 ) -> tuple[list[tuple[int, Score]], dict[int, tuple[int, int]]]:
-    """Rank ``scores``; only the tie groups touching the first ``positions`` places (or all
-    when None) and the group of ``member_id`` are ordered, since only they are shown."""
-    groups: dict[int, list[Score]] = defaultdict(list)
-    for score in scores:
-        groups[score.points].append(score)
+    """Rank the members of ``points``; only the tie groups touching the first ``positions``
+    places (or all when None) and the group of ``member_id`` are ordered, since only they
+    are shown — and only their members' names, accuracy and times are fetched."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for member, total in points.items():
+        groups[total].append(member)
     wanted: list[int] = []
     place = 0
-    own_points = next((s.points for s in scores if s.member_id == member_id), None)
-    for points in sorted(groups, reverse=True):
-        group = groups[points]
+    own_points = points.get(member_id) if member_id is not None else None
+    for total in sorted(groups, reverse=True):
         shown = positions is None or place < positions
-        if shown or points == own_points:
-            wanted.append(points)
-        place += len(group)
+        if shown or total == own_points:
+            wanted.append(total)
+        place += len(groups[total])
     # Shown rows display their accuracy, so every member of a wanted group needs it.
-    need = [s.member_id for p in wanted for s in groups[p]]
-    if len(need) > _IN_LIST_LIMIT:
-        counts = await answer_counts(session, config, period)
-    else:
-        counts = await answer_counts(session, config, period, need) if need else {}
+    need = sorted(m for total in wanted for m in groups[total])
+    scores = {s.member_id: s for s in await _scores(session, config, period, through, points, need)}
+    counts = await _answer_counts(
+        session, config, period, through, None if len(need) > _IN_LIST_LIMIT else need
+    )
     ranked: list[tuple[int, Score]] = []
     place = 0
-    for points in sorted(groups, reverse=True):
-        group = groups[points]
-        if points in wanted:
-            for offset, score in enumerate(sorted(group, key=lambda s: _order_key(s, counts))):
-                ranked.append((place + offset + 1, score))
+    for total in sorted(groups, reverse=True):
+        group = groups[total]
+        if total in wanted:
+            ordered = sorted((scores[m] for m in group), key=lambda s: _order_key(s, counts))
+            ranked.extend((place + offset + 1, score) for offset, score in enumerate(ordered))
         place += len(group)
     return ranked, counts
 
@@ -236,35 +254,55 @@ async def person_leaderboard(
     *,
     department: str | None = None,
     limit: int | None = None,
+    now: dt.datetime | None = None,
 ) -> list[LeaderRow]:
-    """People ranked by points in ``period`` (within ``department`` when given)."""
-    scores = await _scores(session, period, department)
-    ranked, counts = await _ranked(session, config, scores, period, positions=limit)
+    """People ranked by points in ``period`` (within ``department`` when given).
+
+    ``now`` (default: the clock) only decides which months are closed for the rollups; the
+    figures are the same either way.
+    """
+    through = await refresh(session, config.tz, now)
+    points = await _points(session, config, period, through, department)
+    ranked, counts = await _ranked(session, config, points, period, through, positions=limit)
     rows = [_row(rank, score, counts) for rank, score in ranked]
     return rows[:limit] if limit is not None else rows
 
 
 async def member_rank(
-    session: AsyncSession, config: Config, member_id: int, period: Period
+    session: AsyncSession,
+    config: Config,
+    member_id: int,
+    period: Period,
+    *,
+    now: dt.datetime | None = None,
 ) -> tuple[int | None, int]:
     """(rank, number ranked) of a member in the whole unit; rank is None without points."""
-    scores = await _scores(session, period)
-    if not any(s.member_id == member_id for s in scores):
-        return None, len(scores)
-    ranked, _ = await _ranked(session, config, scores, period, positions=0, member_id=member_id)
+    through = await refresh(session, config.tz, now)
+    points = await _points(session, config, period, through)
+    if member_id not in points:
+        return None, len(points)
+    ranked, _ = await _ranked(
+        session, config, points, period, through, positions=0, member_id=member_id
+    )
     rank = next(r for r, s in ranked if s.member_id == member_id)
-    return rank, len(scores)
+    return rank, len(points)
 
 
 async def member_line(
-    session: AsyncSession, config: Config, member_id: int, period: Period
+    session: AsyncSession,
+    config: Config,
+    member_id: int,
+    period: Period,
+    *,
+    now: dt.datetime | None = None,
 ) -> LeaderRow | None:
     """A member's own row (rank, points, accuracy) for "your rank" lines; None without points."""
-    scores = await _scores(session, period)
-    if not any(s.member_id == member_id for s in scores):
+    through = await refresh(session, config.tz, now)
+    points = await _points(session, config, period, through)
+    if member_id not in points:
         return None
     ranked, counts = await _ranked(
-        session, config, scores, period, positions=0, member_id=member_id
+        session, config, points, period, through, positions=0, member_id=member_id
     )
     rank, score = next((r, s) for r, s in ranked if s.member_id == member_id)
     return _row(rank, score, counts)
@@ -281,42 +319,34 @@ async def roster_by_department(session: AsyncSession) -> dict[int | None, int]:
 
 
 async def department_leaderboard(
-    session: AsyncSession, config: Config, period: Period
+    session: AsyncSession, config: Config, period: Period, *, now: dt.datetime | None = None
 ) -> list[DepartmentRow]:
     """Departments ranked by average points per roster member, then participation rate.
 
     Departments with nobody on the roster are left out (there is no one to average over);
     members without a department are not a department and are not ranked here.
     """
+    through = await refresh(session, config.tz, now)
     roster = await roster_by_department(session)
-    totals = (
-        select(
-            LedgerEntry.member_id.label("member_id"),
-            func.sum(LedgerEntry.delta).label("points"),
-        )
-        .where(LedgerEntry.local_day >= period.start, LedgerEntry.local_day <= period.end)
-        .group_by(LedgerEntry.member_id)
-        .subquery()
+    totals = await member_totals(
+        session,
+        config.tz,
+        cover(period.start, period.end, through),
+        ("points", "answers", "reads"),
     )
-    points = {
-        dept: int(p or 0)
-        for dept, p in await session.execute(
-            select(Member.department_id, func.sum(totals.c.points))
-            .join(Member, Member.id == totals.c.member_id)
-            .where(Member.active.is_(True))
-            .group_by(Member.department_id)
-        )
-    }
-    active = participant_ids(period, config.tz).subquery()
-    participants = {
-        dept: int(n)
-        for dept, n in await session.execute(
-            select(Member.department_id, func.count())
-            .join(active, active.c.member_id == Member.id)
-            .where(Member.active.is_(True))
-            .group_by(Member.department_id)
-        )
-    }
+    start, end = period.bounds_utc(config.tz)
+    others = union(*other_activity_pairs(start, end)).subquery()
+    active = {m for m, t in totals.items() if took_part(t.answers, t.reads, 0, 0, 0)}
+    active.update(m for (m,) in await session.execute(select(others.c.member_id)))
+    points: dict[int | None, int] = defaultdict(int)
+    participants: dict[int | None, int] = defaultdict(int)
+    for member_id, dept in await session.execute(
+        select(Member.id, Member.department_id).where(Member.active.is_(True))
+    ):
+        if member_id in totals:
+            points[dept] += totals[member_id].points
+        if member_id in active:
+            participants[dept] += 1
     departments = await session.execute(
         select(Department.id, Department.name, Department.sort_order)
     )

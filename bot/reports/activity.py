@@ -1,48 +1,58 @@
-"""What counts as taking part (SPEC §9), as SQL building blocks shared by reports and rankings.
+"""What counts as taking part (SPEC §9), shared by reports and rankings.
 
 A *participant* in a period is a member with a quiz answer (private or live), a confirmed
 read, a check-in at a session held in the period, a counted discussion reply or a reflection.
 The daily check-in point alone does not count. Keeping the definition in one place is what
 makes the leaderboard's participation rate and the report's agree.
+
+Answers and reads are totalled by ``bot/reports/rollups.py``; the other three activities are
+read here from their own tables: they are few, a session's check-ins count on the day the
+session opened, and a discussion reply on the day it was sent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Select, and_, select, union
+from sqlalchemy import Select, and_, select
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.core.periods import Period
-from bot.db.models import (
-    Answer,
-    DiscussionParticipant,
-    MaterialRead,
-    Reflection,
-    SessionCheckin,
-    StudySession,
-)
+from bot.db.models import DiscussionParticipant, Reflection, SessionCheckin, StudySession
+
+# A mapped attribute (``Answer.answered_at``) or any SQL expression.
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+Bucketing = Callable[[Column], ColumnElement[int]]
 
 
-def between(column: ColumnElement, start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
+def between(column: Column, start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
     """Half-open ``start <= column < end`` (bounds are UTC, from ``Period.bounds_utc``)."""
     return and_(column >= start, column < end)
 
 
-def participant_ids(period: Period, tz: ZoneInfo) -> Select:
-    """Distinct member ids with a learning activity in ``period`` (one column: member_id)."""
-    start, end = period.bounds_utc(tz)
-    parts = [
-        select(Answer.member_id.label("member_id")).where(between(Answer.answered_at, start, end)),
-        select(MaterialRead.member_id).where(between(MaterialRead.read_at, start, end)),
-        select(SessionCheckin.member_id)
-        .join(StudySession, StudySession.id == SessionCheckin.session_id)
-        .where(between(StudySession.opened_at, start, end)),
-        select(DiscussionParticipant.member_id).where(
-            between(DiscussionParticipant.counted_at, start, end)
+def took_part(answers: int, reads: int, checkins: int, joins: int, reflections: int) -> bool:
+    """A learning activity of any kind (the check-in point alone is none)."""
+    return bool(answers or reads or checkins or joins or reflections)
+
+
+def other_activity_pairs(
+    start: dt.datetime, end: dt.datetime, bucket: Bucketing | None = None
+) -> list[Select]:
+    """(member_id[, b]) rows of session check-ins, counted discussion replies and reflections
+    between ``start`` and ``end`` (``b``: the bucket of the activity's time)."""
+
+    def part(at: Column, member: Column) -> Select:
+        columns = [member.label("member_id")]
+        if bucket is not None:
+            columns.insert(0, bucket(at).label("b"))
+        return select(*columns).where(between(at, start, end))
+
+    return [
+        part(StudySession.opened_at, SessionCheckin.member_id).join_from(
+            SessionCheckin, StudySession, StudySession.id == SessionCheckin.session_id
         ),
-        select(Reflection.member_id).where(between(Reflection.created_at, start, end)),
+        part(DiscussionParticipant.counted_at, DiscussionParticipant.member_id),
+        part(Reflection.created_at, Reflection.member_id),
     ]
-    # UNION (not UNION ALL) removes duplicates in the database.
-    return select(union(*parts).subquery().c.member_id)

@@ -39,6 +39,7 @@ from bot.db.models import (
     SessionCheckin,
     StudySession,
 )
+from bot.reports.rollups import invalidate_rollups
 
 DEMO_DEPARTMENTS = ["办公室", "宣传科", "组织科", "业务一科", "业务二科"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -358,6 +359,8 @@ async def build_demo(
     ):
         for i in range(0, len(rows), 5000):
             await session.execute(insert(model), rows[i : i + 5000])
+    # Past days were written in bulk: rolled-up months among them must be summed again.
+    await invalidate_rollups(session, start, today)
     summary.ledger_rows = len(ledger)
     summary.answers = len(answers)
     return summary

@@ -5,6 +5,9 @@ object, so they can never disagree. The database aggregates: each query returns 
 row per member, per question, per trend bucket or per session, never the raw events (the
 activity log is the one bounded exception, for the XLSX "raw activity" sheet).
 
+Totals of the large tables (ledger, answers, reads, finished quizzes) come from
+``bot/reports/rollups.py``: closed months rolled up, the other days raw, same definitions.
+
 Definitions (where SPEC §9 leaves room):
 - Times are bounded by the period's local days in the configured time zone; points by
   ``points_ledger.local_day``.
@@ -25,14 +28,13 @@ Definitions (where SPEC §9 leaves room):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, literal, select, union
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from bot.config import Config
 from bot.core.periods import Period, iso_week_key, week_start
@@ -42,14 +44,12 @@ from bot.db.models import (
     Delivery,
     Department,
     DiscussionParticipant,
-    LedgerEntry,
     LiveQuestion,
     LiveRound,
     MaterialRead,
     Member,
     Question,
     QuestionVersion,
-    QuizAttempt,
     Reflection,
     SessionCheckin,
     StudySession,
@@ -63,7 +63,19 @@ from bot.points.leaderboard import (
     rank_departments,
     rank_people,
 )
-from bot.reports.activity import between
+from bot.reports.activity import between, other_activity_pairs, took_part
+from bot.reports.rollups import (
+    Buckets,
+    Cover,
+    MemberTotals,
+    active_pairs,
+    aware,
+    bucket_totals,
+    cover,
+    member_totals,
+    question_rows,
+    refresh,
+)
 
 WEAK_MIN_ANSWERS = 5
 WEAK_COUNT = 10
@@ -244,10 +256,6 @@ class Figures:
 # --- queries ------------------------------------------------------------------------------
 
 
-def _count_true(column: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.sum(case((column.is_(True), 1), else_=0))
-
-
 async def _per_member(session: AsyncSession, query: Select) -> dict[int, tuple[int, ...]]:
     return {row[0]: tuple(int(v or 0) for v in row[1:]) for row in await session.execute(query)}
 
@@ -296,13 +304,6 @@ def trend_buckets(period: Period) -> tuple[str, list[tuple[str, dt.date, dt.date
     return unit, buckets
 
 
-def _bucket_of(column: ColumnElement, edges: Sequence[Any]) -> ColumnElement[int]:
-    """Index of the bucket a value falls in, given the ascending starts of buckets 1..n-1."""
-    if not edges:
-        return literal(0)
-    return case(*[(column < edge, i) for i, edge in enumerate(edges)], else_=len(edges))
-
-
 async def compute_figures(
     session: AsyncSession,
     config: Config,
@@ -312,10 +313,16 @@ async def compute_figures(
     progress: Progress | None = None,
     now: dt.datetime | None = None,
 ) -> Figures:
-    """All figures of ``period`` for the unit, per department, per person and per question."""
+    """All figures of ``period`` for the unit, per department, per person and per question.
+
+    ``now`` stamps the figures and decides which months are closed for the rollups.
+    """
     tz = config.tz
     start, end = period.bounds_utc(tz)
     step = progress or (lambda _label: None)
+    step("rollups")
+    through = await refresh(session, tz, now)
+    whole = cover(period.start, period.end, through)
 
     # Members and departments (one row each).
     step("members")
@@ -326,7 +333,7 @@ async def compute_figures(
             )
         )
     )
-    dept_names = {d_id: name for d_id, name, _ in dept_rows}
+    dept_names: dict[int | None, str] = {d_id: name for d_id, name, _ in dept_rows}
     dept_ids_by_name = {name: d_id for d_id, name, _ in dept_rows}
     members = {
         row[0]: row
@@ -336,33 +343,9 @@ async def compute_figures(
     }
 
     # Per member aggregates.
-    step("points")
-    ledger = {
-        row[0]: (int(row[1] or 0), _aware(row[2]))
-        for row in await session.execute(
-            select(
-                LedgerEntry.member_id,
-                func.sum(LedgerEntry.delta),
-                func.max(LedgerEntry.created_at),
-            )
-            .where(LedgerEntry.local_day >= period.start, LedgerEntry.local_day <= period.end)
-            .group_by(LedgerEntry.member_id)
-        )
-    }
-    step("answers")
-    answers = await _per_member(
-        session,
-        select(Answer.member_id, func.count(), _count_true(Answer.correct))
-        .where(between(Answer.answered_at, start, end))
-        .group_by(Answer.member_id),
-    )
-    step("quizzes")
-    attempts = await _per_member(
-        session,
-        select(QuizAttempt.member_id, func.count())
-        .where(QuizAttempt.status == "finished", between(QuizAttempt.finished_at, start, end))
-        .group_by(QuizAttempt.member_id),
-    )
+    step("points and answers")
+    totals = await member_totals(session, tz, whole)
+    step("live rounds")
     live_pairs = (
         select(Answer.member_id.label("member_id"), LiveQuestion.round_id.label("round_id"))
         .join(LiveQuestion, LiveQuestion.id == Answer.live_question_id)
@@ -373,13 +356,6 @@ async def compute_figures(
     live = await _per_member(
         session,
         select(live_pairs.c.member_id, func.count()).group_by(live_pairs.c.member_id),
-    )
-    step("materials")
-    reads = await _per_member(
-        session,
-        select(MaterialRead.member_id, func.count())
-        .where(between(MaterialRead.read_at, start, end))
-        .group_by(MaterialRead.member_id),
     )
     step("sessions")
     session_rows = list(
@@ -447,26 +423,31 @@ async def compute_figures(
     # Per person → per department → unit.
     step("people")
     people_scopes: dict[int, Scope] = {}
+    nothing = MemberTotals()
     for member_id, (_mid, _name, _dept, active) in members.items():
-        n, c = answers.get(member_id, (0, 0))
+        own = totals.get(member_id, nothing)
         scope = Scope(
             roster=1 if active else 0,
-            reads=reads.get(member_id, (0,))[0],
-            quiz_attempts=attempts.get(member_id, (0,))[0],
+            reads=own.reads,
+            quiz_attempts=own.quizzes,
             live_participations=live.get(member_id, (0,))[0],
-            answers=n,
-            correct=c,
+            answers=own.answers,
+            correct=own.correct,
             session_attendance=checkins_by_member.get(member_id, 0),
             roster_attendance=checkins_by_member.get(member_id, 0) if active else 0,
             discussion_joins=joins.get(member_id, (0,))[0],
             reflections=reflections.get(member_id, (0,))[0],
-            points=ledger.get(member_id, (0, None))[0],
+            points=own.points,
         )
         scope.roster_points = scope.points if active else 0
-        took_part = (scope.answers or scope.reads or scope.session_attendance) or (
-            scope.discussion_joins or scope.reflections
+        active_learner = took_part(
+            scope.answers,
+            scope.reads,
+            scope.session_attendance,
+            scope.discussion_joins,
+            scope.reflections,
         )
-        scope.participants = 1 if (active and took_part) else 0
+        scope.participants = 1 if (active and active_learner) else 0
         people_scopes[member_id] = scope
 
     dept_scopes: dict[int | None, Scope] = {d_id: Scope() for d_id, _n, _o in dept_rows}
@@ -493,11 +474,11 @@ async def compute_figures(
             name=members[m][1],
             department_id=members[m][2],
             department=dept_names.get(members[m][2]),
-            points=points,
-            reached_at=reached,
+            points=own.points,
+            reached_at=own.last_award_at,
         )
-        for m, (points, reached) in ledger.items()
-        if points > 0 and m in members and members[m][3]
+        for m, own in totals.items()
+        if own.points > 0 and m in members and members[m][3]
     ]
     ranked = rank_people(scores, counts)
     rank_of = {row.member_id: row.rank for row in ranked}
@@ -558,7 +539,7 @@ async def compute_figures(
             id=sid,
             title=title,
             kind=kind,
-            opened_at=_aware(opened) or start,
+            opened_at=aware(opened) or start,
             attendance=sum(1 for s, _m in checkin_pairs if s == sid),
             expected=sum(
                 roster.get(d, 0)
@@ -570,14 +551,14 @@ async def compute_figures(
     ]
 
     step("questions")
-    questions = await _question_figures(session, start, end)
+    questions = await _question_figures(session, tz, whole)
     weak = sorted(
         (q for q in questions if q.answers >= WEAK_MIN_ANSWERS),
         key=lambda q: (q.accuracy, -q.answers, q.question_id),
     )[:WEAK_COUNT]
 
     step("trend")
-    trend_unit, trend = await _trend(session, config, period)
+    trend_unit, trend = await _trend(session, config, period, through)
 
     log: list[ActivityEvent] = []
     truncated = False
@@ -609,39 +590,23 @@ async def compute_figures(
     )
 
 
-def _aware(value: dt.datetime | str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 async def _question_figures(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime
+    session: AsyncSession, tz: ZoneInfo, whole: Cover
 ) -> list[QuestionFigures]:
-    per_question = (
-        select(
-            Answer.question_id.label("question_id"),
-            func.count().label("n"),
-            _count_true(Answer.correct).label("c"),
-        )
-        .where(between(Answer.answered_at, start, end))
-        .group_by(Answer.question_id)
-        .subquery()
-    )
+    per_question = question_rows(whole, tz)
+    if per_question is None:
+        return []
+    counts = per_question.subquery()
     rows = await session.execute(
         select(
-            per_question.c.question_id,
+            counts.c.question_id,
             Bank.title,
             Question.qid,
             QuestionVersion.text,
-            per_question.c.n,
-            per_question.c.c,
+            counts.c.answers,
+            counts.c.correct,
         )
-        .join(Question, Question.id == per_question.c.question_id)
+        .join(Question, Question.id == counts.c.question_id)
         .join(Bank, Bank.id == Question.bank_id)
         .outerjoin(QuestionVersion, QuestionVersion.id == Question.current_version_id)
     )
@@ -661,51 +626,23 @@ async def _question_figures(
 
 
 async def _trend(
-    session: AsyncSession, config: Config, period: Period
+    session: AsyncSession, config: Config, period: Period, through: dt.date | None
 ) -> tuple[str, list[TrendPoint]]:
     tz = config.tz
     unit, buckets = trend_buckets(period)
     start, end = period.bounds_utc(tz)
-    utc_edges = [
-        dt.datetime.combine(b_start, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
-        for _label, b_start, _e in buckets[1:]
-    ]
-    day_edges = [b_start for _label, b_start, _e in buckets[1:]]
+    bucketing = Buckets(tuple(b_start for _label, b_start, _e in buckets), tz)
+    # Rolled-up months can serve a bucket only when they lie inside it.
+    split = cover(period.start, period.end, through, bucketing.boundaries)
 
-    def grouped(query_col: ColumnElement, edges: Sequence[Any]) -> ColumnElement[int]:
-        return _bucket_of(query_col, edges).label("b")
-
-    n = len(buckets)
-    answers = [0] * n
-    correct = [0] * n
-    participations = [0] * n
-    points = [0] * n
-    participants = [0] * n
-
-    b = grouped(Answer.answered_at, utc_edges)
-    for bucket, cnt, c in await session.execute(
-        select(b, func.count(), _count_true(Answer.correct))
-        .where(between(Answer.answered_at, start, end))
-        .group_by(b)
-    ):
-        answers[bucket] += int(cnt)
-        correct[bucket] += int(c or 0)
-
-    b = grouped(LedgerEntry.local_day, day_edges)
-    for bucket, total in await session.execute(
-        select(b, func.sum(LedgerEntry.delta))
-        .where(LedgerEntry.local_day >= period.start, LedgerEntry.local_day <= period.end)
-        .group_by(b)
-    ):
-        points[bucket] += int(total or 0)
-
+    sums = await bucket_totals(session, tz, split, bucketing)
+    participations = [s.reads + s.quizzes for s in sums]
     for column in (
-        MaterialRead.read_at,
         StudySession.opened_at,
         DiscussionParticipant.counted_at,
         Reflection.created_at,
     ):
-        b = grouped(column, utc_edges)
+        b = bucketing.of_instant(column).label("b")
         query = select(b, func.count()).where(between(column, start, end)).group_by(b)
         if column is StudySession.opened_at:
             query = query.select_from(SessionCheckin).join(
@@ -713,16 +650,9 @@ async def _trend(
             )
         for bucket, cnt in await session.execute(query):
             participations[bucket] += int(cnt)
-    b = grouped(QuizAttempt.finished_at, utc_edges)
-    for bucket, cnt in await session.execute(
-        select(b, func.count())
-        .where(QuizAttempt.status == "finished", between(QuizAttempt.finished_at, start, end))
-        .group_by(b)
-    ):
-        participations[bucket] += int(cnt)
     live_pairs = (
         select(
-            grouped(Answer.answered_at, utc_edges),
+            bucketing.of_instant(Answer.answered_at).label("b"),
             Answer.member_id,
             LiveQuestion.round_id,
         )
@@ -737,24 +667,11 @@ async def _trend(
         participations[bucket] += int(cnt)
 
     # Distinct roster members taking part, per bucket: UNION removes repeated pairs.
-    sources = [
-        (Answer.answered_at, Answer.member_id, None),
-        (MaterialRead.read_at, MaterialRead.member_id, None),
-        (StudySession.opened_at, SessionCheckin.member_id, "session"),
-        (DiscussionParticipant.counted_at, DiscussionParticipant.member_id, None),
-        (Reflection.created_at, Reflection.member_id, None),
-    ]
-    parts = []
-    for column, member_col, join in sources:
-        part = select(grouped(column, utc_edges), member_col.label("member_id")).where(
-            between(column, start, end)
-        )
-        if join == "session":
-            part = part.select_from(SessionCheckin).join(
-                StudySession, StudySession.id == SessionCheckin.session_id
-            )
-        parts.append(part)
-    pairs = union(*parts).subquery()
+    participants = [0] * len(buckets)
+    pairs = union(
+        *active_pairs(split, tz, bucketing),
+        *other_activity_pairs(start, end, bucketing.of_instant),
+    ).subquery()
     for bucket, cnt in await session.execute(
         select(pairs.c.b, func.count())
         .join(Member, Member.id == pairs.c.member_id)
@@ -770,9 +687,9 @@ async def _trend(
             end=b_end,
             participants=participants[i],
             participations=participations[i],
-            answers=answers[i],
-            correct=correct[i],
-            points=points[i],
+            answers=sums[i].answers,
+            correct=sums[i].correct,
+            points=sums[i].points,
         )
         for i, (label, b_start, b_end) in enumerate(buckets)
     ]
@@ -784,7 +701,7 @@ async def _activity_log(
     start: dt.datetime,
     end: dt.datetime,
     members: dict[int, Any],
-    dept_names: dict[int, str],
+    dept_names: dict[int | None, str],
 ) -> tuple[list[ActivityEvent], bool]:
     """The most recent events of the period, newest first, at most ACTIVITY_LOG_LIMIT."""
     limit = ACTIVITY_LOG_LIMIT + 1
@@ -841,7 +758,7 @@ async def _activity_log(
     events: list[ActivityEvent] = []
     for activity, query in sources:
         for row in await session.execute(query):
-            at = _aware(row[0])
+            at = aware(row[0])
             member = members.get(row[1])
             if at is None or member is None:
                 continue

@@ -21,6 +21,7 @@ from bot.db.models.members import Chat, Department, Member, MemberRole, PendingI
 from bot.db.models.ops import Claim, ProcessedUpdate
 from bot.db.models.points import AuditEntry, LedgerEntry
 from bot.db.models.quiz import Answer, AttemptQuestion, QuizAttempt, ReviewCard
+from bot.db.models.rollups import MemberMonth, QuestionMonth, RollupState
 
 __all__ = [
     "Answer",
@@ -40,16 +41,19 @@ __all__ = [
     "LiveRound",
     "MaterialRead",
     "Member",
+    "MemberMonth",
     "MemberRole",
     "PendingInput",
     "PlanItem",
     "ProcessedUpdate",
     "Question",
+    "QuestionMonth",
     "QuestionVersion",
     "QuizAttempt",
     "Reflection",
     "ReminderSent",
     "ReviewCard",
+    "RollupState",
     "SessionCheckin",
     "StartPrompt",
     "StudySession",
