@@ -1,10 +1,12 @@
-"""Engine and session factory for SQLite (aiosqlite, WAL) and PostgreSQL (psycopg 3)."""
+"""Engine and session factory for SQLite (WAL, statements on the event loop's thread) and
+PostgreSQL (psycopg 3)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.config import normalise_database_url
+from bot.db import inline_sqlite
 
 
 def is_sqlite(url: str) -> bool:
@@ -27,6 +30,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # pysqlite's legacy transaction handling emits no BEGIN for SELECT and breaks
         # SAVEPOINT; take over BEGIN ourselves (SQLAlchemy's documented recipe).
         kwargs["connect_args"] = {"isolation_level": None, "timeout": 30}
+        parsed = make_url(url)
+        database = parsed.database or ""
+        if database not in ("", ":memory:"):
+            # One connection, used on the event loop's thread: see bot.db.inline_sqlite.
+            uri = str(parsed.query.get("uri", "")).lower() in ("1", "true")
+            kwargs["async_creator"] = inline_sqlite.connector(database, uri=uri)
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -40,7 +50,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # Short: a lock held by another process is waited for asynchronously at BEGIN.
+        cursor.execute(f"PRAGMA busy_timeout={inline_sqlite.BLOCKING_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -25,6 +25,7 @@ from bot.telegram import registration, resilience
 from bot.telegram.commands import register_commands
 from bot.telegram.common import STARTUP_HOOKS
 from bot.telegram.context import StudyContext
+from bot.telegram.http import AiohttpRequest
 from bot.telegram.middleware import before_handlers
 from bot.telegram.polling import SafePoller
 from bot.telegram.processor import OrderedUpdateProcessor
@@ -55,8 +56,8 @@ def build_application(config: Config, db: async_sessionmaker[AsyncSession]) -> A
         .base_file_url(config.telegram.base_file_url)
         .context_types(ContextTypes(context=StudyContext))
         .concurrent_updates(OrderedUpdateProcessor(256, db))
-        .connection_pool_size(64)
-        .pool_timeout(30)
+        .request(AiohttpRequest(connection_pool_size=64, pool_timeout=30))
+        .get_updates_request(AiohttpRequest(connection_pool_size=2, pool_timeout=30))
         .updater(None)
     )
     limits = config.telegram.rate_limit
