@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,14 +39,14 @@ from bot.quiz.views import AnswerOutcome, QuestionView, QuizConflict
 
 BLANK_INPUT = "blank"
 
-_aq = AttemptQuestion.__table__
-_at = QuizAttempt.__table__
-_qv = QuestionVersion.__table__
+_aq = cast(Table, AttemptQuestion.__table__)
+_at = cast(Table, QuizAttempt.__table__)
+_qv = cast(Table, QuestionVersion.__table__)
 _nx = _aq.alias("next_aq")
 _nv = _qv.alias("next_qv")
 _pv = _aq.alias("previous_aq")
-_rc = ReviewCard.__table__
-_ans = Answer.__table__
+_rc = cast(Table, ReviewCard.__table__)
+_ans = cast(Table, Answer.__table__)
 
 _previous_answer_at = (
     select(_ans.c.answered_at)
@@ -147,7 +147,7 @@ def _dialect(session: AsyncSession) -> str:
 
 
 # One row of ``_CONTEXT``: the asked question and everything around it.
-_Context = Row[Any]
+_Context = Any
 
 
 async def _context(session: AsyncSession, aq_id: int) -> _Context | None:

@@ -55,7 +55,8 @@ async def pool(
     elif active_only:
         query = query.join(Bank, Bank.id == Question.bank_id).where(Bank.active.is_(True))
     query = query.order_by(Question.id)
-    return [Drawn(row[0], row[1]) for row in await session.execute(query)]
+    rows = await session.execute(query)
+    return [Drawn(row[0], row[1]) for row in rows if row[1] is not None]
 
 
 async def answered_question_ids(session: AsyncSession, member_id: int) -> set[int]:
@@ -109,4 +110,4 @@ async def draw_next(
         .limit(1)
     )
     row = (await session.execute(query)).first()
-    return Drawn(row[0], row[1]) if row else None
+    return Drawn(row[0], row[1]) if row is not None and row[1] is not None else None

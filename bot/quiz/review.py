@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from fsrs import Card, Rating, Scheduler
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Question, ReviewCard
@@ -116,9 +117,10 @@ async def record_answer(
     )
 
 
+_cards = cast(Table, ReviewCard.__table__)
 _UPDATE_CARD = (
-    update(ReviewCard.__table__)
-    .where(ReviewCard.__table__.c.id == bindparam("p_id"))
+    update(_cards)
+    .where(_cards.c.id == bindparam("p_id"))
     .values(
         card=bindparam("p_card"),
         due_at=bindparam("p_due_at"),

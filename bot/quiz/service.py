@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -219,7 +219,7 @@ async def _fill(session: AsyncSession, attempt: QuizAttempt, chosen: list[draw.D
         for position, drawn in enumerate(chosen, start=1)
     ]
     if rows:
-        await session.execute(AttemptQuestion.__table__.insert(), rows)
+        await session.execute(insert(AttemptQuestion), rows)
     attempt.total = len(rows)
 
 
