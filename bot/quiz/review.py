@@ -13,18 +13,21 @@ due by the end of today.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from fsrs import Card, Rating, Scheduler
 from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Question, ReviewCard
-from bot.db.upsert import insert_or_ignore
 
 SCHEDULER = Scheduler(learning_steps=(), relearning_steps=(), enable_fuzzing=False)
+
+_cards = cast(Table, ReviewCard.__table__)
 
 
 @dataclass(frozen=True)
@@ -49,26 +52,34 @@ def reviewed(card: dict, correct: bool, now: dt.datetime, graduate_days: float) 
     return CardState(dict(after.to_dict()), after.due, stability, not graduated)
 
 
+@functools.cache
+def _insert_card(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(_cards).on_conflict_do_nothing().returning(_cards.c.id)
+
+
 async def _add_card(
     session: AsyncSession, member_id: int, question_id: int, now: dt.datetime
 ) -> bool:
     """Put a just-missed question into the notebook; False when its card already exists."""
     card = new_card(question_id, now)
-    inserted = await insert_or_ignore(
-        session,
-        ReviewCard,
-        {
-            "member_id": member_id,
-            "question_id": question_id,
-            "card": dict(card.to_dict()),
-            "due_at": card.due,
-            "stability": None,
-            "active": True,
-            "lapses": 1,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    inserted = (
+        await session.execute(
+            _insert_card(dialect),
+            {
+                "member_id": member_id,
+                "question_id": question_id,
+                "card": dict(card.to_dict()),
+                "due_at": card.due,
+                "stability": None,
+                "active": True,
+                "lapses": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    ).scalar()
     return inserted is not None
 
 
@@ -117,7 +128,6 @@ async def record_answer(
     )
 
 
-_cards = cast(Table, ReviewCard.__table__)
 _UPDATE_CARD = (
     update(_cards)
     .where(_cards.c.id == bindparam("p_id"))

@@ -231,17 +231,18 @@ async def _present(
     telegram_id: int | None,
     now: dt.datetime,
 ) -> QuestionView | None:
-    """The attempt's current question, ready to send: its deadline starts now if it has none
-    yet, and a blank question makes the member's next free text its answer."""
+    """The attempt's current question, ready to send: a timed question's clock starts now if
+    it has not started (resending it does not restart it), and a blank question makes the
+    member's next free text its answer. Untimed questions need no send time: the time to
+    answer is counted from the previous answer."""
     found = await _load_position(session, attempt, attempt.current_position)
     if found is None:
         return None
     aq, version = found
     seconds = time_limit(config, attempt.mode)
-    if aq.sent_at is None:
+    if seconds and aq.sent_at is None:
         aq.sent_at = now
-        if seconds:
-            aq.deadline_at = now + dt.timedelta(seconds=seconds)
+        aq.deadline_at = now + dt.timedelta(seconds=seconds)
     await expect_blank(session, attempt.member_id, telegram_id, aq.id, version.type)
     return _view(attempt, aq, version, seconds)
 
