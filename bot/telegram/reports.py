@@ -26,7 +26,7 @@ from bot.points.leaderboard import (
 from bot.reports.figures import compute_figures
 from bot.reports.outputs import filename, render
 from bot.reports.text import department_name, fmt, pct, summary_message
-from bot.telegram.common import command_args, reply, requires
+from bot.telegram.common import STARTUP_HOOKS, command_args, reply, requires
 from bot.telegram.context import StudyContext
 
 log = logging.getLogger("studybot.reports")
@@ -224,7 +224,21 @@ async def _send_document(update: Update, context: StudyContext, data: bytes, nam
         await context.bot.send_document(chat.id, InputFile(data, filename=name))
 
 
+async def _refresh_rollups(context: StudyContext) -> None:
+    """Roll up newly closed months ahead of the first report or /me that needs them."""
+    from bot.reports.rollups import refresh
+
+    async with context.db() as session:
+        await refresh(session, context.config.tz)
+
+
+async def _schedule_rollups(app: Application) -> None:  # type: ignore[type-arg]
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(_refresh_rollups, interval=3600, first=60, name="rollups")  # type: ignore[arg-type]
+
+
 def register(app: Application) -> None:  # type: ignore[type-arg]
+    STARTUP_HOOKS.append(_schedule_rollups)
     app.add_handler(CommandHandler("leaderboard", leaderboard_command))
     app.add_handler(CommandHandler("summary", summary_command))
     app.add_handler(CommandHandler("report", report_command))
