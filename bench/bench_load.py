@@ -46,6 +46,9 @@ FIRST_MEMBER = 600_000
 HEADER = re.compile(r"^第 (\d+)(?:/(\d+))? 题 · (单选|多选|判断|填空)")
 APOLOGY = "抱歉，系统出了点问题"
 RESPONSE_TIMEOUT = 30.0
+# Members arrive during the first seconds (as after a reminder); latency after this is the
+# steady state.
+WARMUP = 10.0
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Result:
     actions: int = 0
     answered: int = 0
     latencies: list[float] = field(default_factory=list)
+    steady: list[float] = field(default_factory=list)
     lost: int = 0
     apologies: int = 0
     failed_calls: int = 0
@@ -84,8 +88,14 @@ class Result:
     def report(self) -> None:
         lat = sorted(self.latencies)
 
-        def pct(p: float) -> float:
-            return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+        def pct(p: float, values: list[float] = lat) -> float:
+            return (
+                values[min(len(values) - 1, int(p * len(values)))] * 1000
+                if values
+                else float("nan")
+            )
+
+        steady = sorted(self.steady)
 
         print(f"\n== {self.backend}: {self.members} members, {self.seconds:.0f} s")
         self.line("actions offered / handled", f"{self.actions} / {self.answered}")
@@ -98,6 +108,10 @@ class Result:
         )
         if lat:
             self.line("latency mean (ms)", f"{statistics.fmean(lat) * 1000:.0f}")
+        self.line(
+            f"  after the first {WARMUP:.0f} s: p50 / p99",
+            f"{pct(0.5, steady):.0f} / {pct(0.99, steady):.0f} ms ({len(steady)} actions)",
+        )
         errors = self.lost + self.apologies + self.failed_calls + self.error_lines
         self.line(
             "errors (target 0)",
@@ -179,6 +193,8 @@ class Driver:
         self.scanned = fake.mark()
         self.heap: list[tuple[float, int]] = []
         self.latencies: list[float] = []
+        self.steady: list[float] = []
+        self.started = time.monotonic()
         self.actions = 0
         self.answered = 0
         self.lost = 0
@@ -224,7 +240,10 @@ class Driver:
     def resolve(self, member: Member, at: float) -> None:
         if member.waiting_since is None or at < member.waiting_since:
             return  # nothing asked, or the tail of the answer to an earlier action
-        self.latencies.append(max(0.0, at - member.waiting_since))
+        latency = max(0.0, at - member.waiting_since)
+        self.latencies.append(latency)
+        if member.waiting_since >= self.started + WARMUP:
+            self.steady.append(latency)
         self.answered += 1
         member.waiting_since = None
         if member.query_id is not None:
@@ -256,7 +275,7 @@ class Driver:
             self.resolve(member, call.time)
 
     def run(self, seconds: float, on_half: Any = None) -> float:
-        start = time.monotonic()
+        start = self.started = time.monotonic()
         for n, member in enumerate(self.members.values()):
             # Members arrive over the first few seconds, as after a reminder.
             self.schedule(member, start + (n / len(self.members)) * min(5.0, seconds / 4))
@@ -388,6 +407,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> Result:
         result.actions = driver.actions
         result.answered = driver.answered
         result.latencies = driver.latencies
+        result.steady = driver.steady
         result.lost = driver.lost
         result.apologies = driver.apologies
         result.failed_calls = driver.failed_calls
