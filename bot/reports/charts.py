@@ -12,6 +12,7 @@ import io
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -23,6 +24,9 @@ from matplotlib.figure import Figure
 from bot.i18n import Translator
 from bot.points.leaderboard import DepartmentRow, LeaderRow
 from bot.reports.figures import Figures
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 FONTS_DIR = Path(__file__).resolve().parent.parent / "fonts"
 BUNDLED_FAMILY = "Studybot CJK Sans"
@@ -71,7 +75,7 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _rc() -> dict[str, object]:
+def _rc() -> dict[RcKeyType, Any]:
     return {"font.family": font_families(), "axes.unicode_minus": False}
 
 

@@ -91,7 +91,8 @@ def document(figures: Figures, _: Translator) -> DocumentType:
     _table(doc, [_("Figure"), _("Value")], [[m.label, m.text] for m in overview_rows(figures, _)])
 
     doc.add_heading(_("By department"), level=2)
-    rank_of = {d.department_id: d.rank for d in figures.department_ranking}
+    # Members without a department (id None) are not ranked: their rank cell stays empty.
+    rank_of: dict[int | None, int] = {d.department_id: d.rank for d in figures.department_ranking}
     _table(
         doc,
         [_("Rank"), _("Department"), _("Members on the roster"), _("Participants"),

@@ -92,7 +92,8 @@ def workbook(figures: Figures, _: Translator) -> Workbook:
     _header(
         ws, 1, [_("Rank"), _("Department")] + [_(label) for _k, label, _kd in DEPARTMENT_COLUMNS]
     )
-    rank_of = {d.department_id: d.rank for d in figures.department_ranking}
+    # Members without a department (id None) are not ranked: their rank cell stays empty.
+    rank_of: dict[int | None, int] = {d.department_id: d.rank for d in figures.department_ranking}
     for r, dept in enumerate(figures.departments, 2):
         ws.cell(row=r, column=1, value=rank_of.get(dept.department_id))
         ws.cell(row=r, column=2, value=department_name(dept.name, _))
