@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.db.models import Member, SessionCheckin, StudySession
+from bot.db.models import Claim, Member, SessionCheckin, StudySession
 from bot.db.types import utcnow
 from bot.db.upsert import insert_or_ignore
 from bot.points.ledger import award
@@ -166,8 +166,19 @@ async def open_session(
     chat_id: int | None,
     opened_by: int,
     now: dt.datetime | None = None,
-) -> SessionView:
+    request_key: str | None = None,
+) -> SessionView | None:
+    """Open a session; None when ``request_key`` (the command's chat and message id) was
+    already used, so a /session command delivered twice opens one session."""
     now = now or utcnow()
+    if request_key is not None:
+        claimed = await insert_or_ignore(
+            session,
+            Claim,
+            {"key": f"session-open:{request_key}", "owner": "sessions", "claimed_at": now},
+        )
+        if claimed is None:
+            return None
     row = StudySession(
         code=new_code(),
         title=request.title,

@@ -124,9 +124,17 @@ async def session_command(update: Update, context: StudyContext) -> None:
                     ),
                 )
                 return
+        message_in = update.effective_message
         view = await service.open_session(
-            session, request, chat_id=chat.id, opened_by=actor.telegram_id
+            session,
+            request,
+            chat_id=chat.id,
+            opened_by=actor.telegram_id,
+            request_key=f"{chat.id}:{message_in.message_id}" if message_in else None,
         )
+    if view is None:
+        log.info("session command %s in %s delivered again: ignored", update.update_id, chat.id)
+        return
     link = f"https://t.me/{context.bot.username}?start=ci_{view.code}"
     text = _(
         "📋 {kind}: {title}\nCheck-in is open until {time}. Press the button below, or open "

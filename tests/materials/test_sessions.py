@@ -120,3 +120,26 @@ async def test_expired_sessions_are_found(db, database_url: str) -> None:
     assert closed is not None and closed.session.closed_at == NOW + dt.timedelta(minutes=30)
     async with db() as session:
         assert await sessions.expired_sessions(session, NOW + dt.timedelta(hours=1)) == []
+
+
+async def test_a_session_command_delivered_twice_opens_one_session(db, config) -> None:
+    from sqlalchemy import func, select
+
+    from bot.db.models import StudySession
+    from bot.materials import sessions as service
+
+    request = service.parse_request(["学习例会"])
+    async with db.begin() as session:
+        first = await service.open_session(
+            session, request, chat_id=42, opened_by=1, request_key="42:7"
+        )
+    async with db.begin() as session:
+        again = await service.open_session(
+            session, request, chat_id=42, opened_by=1, request_key="42:7"
+        )
+        other = await service.open_session(
+            session, request, chat_id=42, opened_by=1, request_key="42:8"
+        )
+    assert first is not None and again is None and other is not None
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(StudySession)) == 2
