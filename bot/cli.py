@@ -252,31 +252,58 @@ def backup(ctx: click.Context, file: Path) -> None:
     click.echo(f"backed up {source} to {file} ({pages} pages)")
 
 
+def period_options(default: str) -> Callable[[Any], Any]:
+    """--period, or --from/--to: the report periods of every command that takes one."""
+
+    def decorate(func: Any) -> Any:
+        func = click.option(
+            "--to",
+            "end",
+            type=click.DateTime(["%Y-%m-%d"]),
+            default=None,
+            help="Last day (with --from).",
+        )(func)
+        func = click.option(
+            "--from",
+            "start",
+            type=click.DateTime(["%Y-%m-%d"]),
+            default=None,
+            help="First day (with --to).",
+        )(func)
+        return click.option(
+            "--period",
+            default=None,
+            help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 "
+            f"(default {default}).",
+        )(func)
+
+    return decorate
+
+
+def _cli_period(config: Config, period: str | None, start: Any, end: Any, default: str) -> Any:
+    from bot.core.periods import PeriodError, custom_period, local_day, parse_period
+
+    try:
+        if start is not None or end is not None:
+            if period is not None:
+                fail("give either --period or --from/--to, not both")
+            if start is None or end is None:
+                fail("--from and --to go together")
+            return custom_period(start.date(), end.date())
+        seasons = [(s.name, s.from_, s.to) for s in config.points.seasons]
+        return parse_period(period, local_day(config.tz), seasons=seasons, default=default)
+    except PeriodError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
 @main.group()
 def notes() -> None:
     """Study reflections (学习心得)."""
 
 
 @notes.command("export")
-@click.option(
-    "--period",
-    default=None,
-    help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 (default season).",
-)
-@click.option(
-    "--from",
-    "date_from",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="First day (with --to).",
-)
-@click.option(
-    "--to",
-    "date_to",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="Last day (with --from).",
-)
+@period_options("season")
 @click.option(
     "--format",
     "fmt",
@@ -295,34 +322,19 @@ def notes() -> None:
 def notes_export(
     ctx: click.Context,
     period: str | None,
-    date_from: Any,
-    date_to: Any,
+    start: Any,
+    end: Any,
     fmt: str | None,
     out: Path,
 ) -> None:
     """Write all reflections of a period to an XLSX or DOCX file."""
     config = get_config(ctx)
-    from bot.core.periods import PeriodError, custom_period, parse_period
-    from bot.db.types import utcnow
     from bot.discussions.export import export_reflections
 
     fmt = fmt or out.suffix.lower().lstrip(".")
     if fmt not in ("xlsx", "docx"):
         fail("--format: give xlsx or docx (or an --out file ending in .xlsx or .docx)")
-    if (date_from is None) != (date_to is None):
-        fail("--from and --to go together")
-    if period is not None and date_from is not None:
-        fail("give either --period or --from/--to, not both")
-    try:
-        if date_from is not None:
-            chosen = custom_period(date_from.date(), date_to.date())
-        else:
-            today = utcnow().astimezone(config.tz).date()
-            seasons = [(s.name, s.from_, s.to) for s in config.points.seasons]
-            chosen = parse_period(period, today, seasons=seasons)
-    except PeriodError as exc:
-        fail(str(exc))
-        return
+    chosen = _cli_period(config, period, start, end, "season")
 
     async def work(db: Any) -> Any:
         async with db() as session:
@@ -689,23 +701,6 @@ def plan_status(ctx: click.Context) -> None:
 # --- leaderboards, reports, demo -------------------------------------------------------------
 
 
-def _cli_period(config: Config, period: str | None, start: Any, end: Any, default: str) -> Any:
-    from bot.core.periods import PeriodError, custom_period, local_day, parse_period
-
-    try:
-        if start is not None or end is not None:
-            if period is not None:
-                fail("give either --period or --from/--to, not both")
-            if start is None or end is None:
-                fail("--from and --to go together")
-            return custom_period(start.date(), end.date())
-        seasons = [(s.name, s.from_, s.to) for s in config.points.seasons]
-        return parse_period(period, local_day(config.tz), seasons=seasons, default=default)
-    except PeriodError as exc:
-        fail(str(exc))
-        raise  # unreachable
-
-
 def _progress_steps(label: str) -> tuple[Any, Any]:
     """A spinner naming the current step, on a terminal only."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -726,21 +721,7 @@ def _progress_steps(label: str) -> tuple[Any, Any]:
 
 
 @main.command()
-@click.option(
-    "--period",
-    default=None,
-    help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 (default season).",
-)
-@click.option(
-    "--from",
-    "start",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="First day (with --to).",
-)
-@click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (with --from)."
-)
+@period_options("season")
 @click.option(
     "--by", type=click.Choice(["person", "department"]), default="person", show_default=True
 )
@@ -804,21 +785,7 @@ def leaderboard(
 
 
 @main.command()
-@click.option(
-    "--period",
-    default=None,
-    help="today, week, month, quarter, year, season, 2026, 2026-Q3, 2026-11 (default year).",
-)
-@click.option(
-    "--from",
-    "start",
-    type=click.DateTime(["%Y-%m-%d"]),
-    default=None,
-    help="First day (with --to).",
-)
-@click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (with --from)."
-)
+@period_options("year")
 @click.option(
     "--format",
     "fmt_",
