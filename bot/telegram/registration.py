@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
@@ -17,6 +18,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.db.models import Member
 from bot.members import service as members
 from bot.members.roster import RosterError, import_roster
 from bot.points.ledger import adjust
@@ -211,6 +213,24 @@ async def help_command(update: Update, context: StudyContext) -> None:
     await reply(update, context, "\n".join(lines))
 
 
+async def _find_target(
+    update: Update, context: StudyContext, session: AsyncSession, ref: str
+) -> Member | None:
+    """The member an admin command names, or None after telling the admin why not."""
+    _ = context.tr
+    try:
+        return await members.find_member(session, ref)
+    except members.AmbiguousMember:
+        await reply(
+            update,
+            context,
+            _("Several members match {ref}; use @username or the employee number.", ref=ref),
+        )
+    except members.MemberNotFound:
+        await reply(update, context, _("No member matches {ref}.", ref=ref))
+    return None
+
+
 async def _role_change(update: Update, context: StudyContext, grant: bool) -> None:
     _ = context.tr
     args = command_args(context)
@@ -228,17 +248,8 @@ async def _role_change(update: Update, context: StudyContext, grant: bool) -> No
     actor = context.actor
     assert actor is not None
     async with context.db.begin() as session:
-        try:
-            target = await members.find_member(session, ref)
-        except members.AmbiguousMember:
-            await reply(
-                update,
-                context,
-                _("Several members match {ref}; use @username or the employee number.", ref=ref),
-            )
-            return
-        except members.MemberNotFound:
-            await reply(update, context, _("No member matches {ref}.", ref=ref))
+        target = await _find_target(update, context, session, ref)
+        if target is None:
             return
         if grant:
             changed = await members.grant_role(session, target, role, actor.telegram_id)
@@ -319,17 +330,8 @@ async def adjust_command(update: Update, context: StudyContext) -> None:
     actor = context.actor
     assert actor is not None
     async with context.db.begin() as session:
-        try:
-            target = await members.find_member(session, ref)
-        except members.AmbiguousMember:
-            await reply(
-                update,
-                context,
-                _("Several members match {ref}; use @username or the employee number.", ref=ref),
-            )
-            return
-        except members.MemberNotFound:
-            await reply(update, context, _("No member matches {ref}.", ref=ref))
+        target = await _find_target(update, context, session, ref)
+        if target is None:
             return
         await adjust(
             session,
