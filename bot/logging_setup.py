@@ -89,7 +89,14 @@ def setup_logging(level: str = "INFO", token: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "telegram.ext.ExtBot"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "apscheduler",
+        "aiosqlite",
+        "telegram.ext.ExtBot",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if level == "DEBUG":
         # One line per Bot API request (its URL carries the token: redacted above).

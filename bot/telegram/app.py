@@ -126,4 +126,8 @@ async def serve(config: Config) -> None:
                 log.info("stopping")
                 await app.stop()
     finally:
+        # python-telegram-bot skips the requests' shutdown when initialising failed (e.g.
+        # getMe unreachable); close their connection pools here so nothing leaks.
+        for request in app.bot._request:
+            await request.shutdown()
         await engine.dispose()
