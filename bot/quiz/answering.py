@@ -179,6 +179,21 @@ def _answered_view(ctx: _Context) -> QuestionView:
     )
 
 
+async def _answerable(
+    session: AsyncSession, aq_id: int, member_id: int, kind: str
+) -> tuple[_Context | None, AnswerOutcome | None]:
+    """The asked question if this member may answer it now as a ``kind`` question, else the
+    outcome that explains why not."""
+    ctx = await _context(session, aq_id)
+    refused = _refusal(ctx, member_id)
+    if refused is not None:
+        return None, refused
+    assert ctx is not None
+    if ctx.type != kind:
+        return None, AnswerOutcome("invalid")
+    return ctx, None
+
+
 def _refusal(ctx: _Context | None, member_id: int) -> AnswerOutcome | None:
     """Why this press or reply cannot be an answer, or None when it can."""
     if ctx is None:
@@ -219,13 +234,11 @@ async def answer_choice(
     now: dt.datetime | None = None,
 ) -> AnswerOutcome:
     """A press on a letter of a single-choice question."""
-    ctx = await _context(session, aq_id)
-    refused = _refusal(ctx, member_id)
-    if refused is not None:
-        return refused
-    assert ctx is not None
+    ctx, refused = await _answerable(session, aq_id, member_id, "single")
+    if ctx is None:
+        return refused or AnswerOutcome("invalid")
     order = list(ctx.option_order or [])
-    if ctx.type != "single" or not 0 <= shown_index < len(order):
+    if not 0 <= shown_index < len(order):
         return AnswerOutcome("invalid")
     given = check.original_letters_of([shown_index], order)
     correct = check.check_choice([shown_index], order, ctx.answer or [])
@@ -245,13 +258,9 @@ async def answer_judge(
     now: dt.datetime | None = None,
 ) -> AnswerOutcome:
     """A press on ``✔`` / ``✘`` of a true/false question."""
-    ctx = await _context(session, aq_id)
-    refused = _refusal(ctx, member_id)
-    if refused is not None:
-        return refused
-    assert ctx is not None
-    if ctx.type != "judge":
-        return AnswerOutcome("invalid")
+    ctx, refused = await _answerable(session, aq_id, member_id, "judge")
+    if ctx is None:
+        return refused or AnswerOutcome("invalid")
     correct = check.check_judge(value, ctx.answer or [])
     shown = ["true" if value else "false"]
     return await _record(session, config, ctx, [value], shown, correct, telegram_id, now)
@@ -261,12 +270,10 @@ async def toggle_option(
     session: AsyncSession, member_id: int, aq_id: int, shown_index: int
 ) -> AnswerOutcome:
     """A press on a letter of a multiple-choice question: mark or unmark it."""
-    ctx = await _context(session, aq_id)
-    refused = _refusal(ctx, member_id)
-    if refused is not None:
-        return refused
-    assert ctx is not None
-    if ctx.type != "multiple" or not 0 <= shown_index < len(ctx.option_order or []):
+    ctx, refused = await _answerable(session, aq_id, member_id, "multiple")
+    if ctx is None:
+        return refused or AnswerOutcome("invalid")
+    if not 0 <= shown_index < len(ctx.option_order or []):
         return AnswerOutcome("invalid")
     selection = sorted(set(ctx.selection or []) ^ {shown_index})
     await session.execute(_SET_SELECTION, {"p_id": aq_id, "p_selection": selection})
@@ -287,13 +294,9 @@ async def submit_multiple(
     now: dt.datetime | None = None,
 ) -> AnswerOutcome:
     """The submit button of a multiple-choice question: the marked letters are the answer."""
-    ctx = await _context(session, aq_id)
-    refused = _refusal(ctx, member_id)
-    if refused is not None:
-        return refused
-    assert ctx is not None
-    if ctx.type != "multiple":
-        return AnswerOutcome("invalid")
+    ctx, refused = await _answerable(session, aq_id, member_id, "multiple")
+    if ctx is None:
+        return refused or AnswerOutcome("invalid")
     shown = sorted(set(ctx.selection or []))
     if not shown:
         return AnswerOutcome("empty_selection")
