@@ -466,12 +466,8 @@ def bank_list(ctx: click.Context) -> None:
         )
 
 
-@bank.command("show")
-@click.argument("slug")
-@click.pass_context
-def bank_show(ctx: click.Context, slug: str) -> None:
-    """Show bank SLUG and its live questions with their answers."""
-    config = get_config(ctx)
+def _load_bank_or_fail(config: Config, slug: str) -> Any:
+    """The bank and its live questions, or exit 1 naming what to run instead."""
     from bot.banks.catalog import load_bank
 
     async def work(db: Any) -> Any:
@@ -481,8 +477,16 @@ def bank_show(ctx: click.Context, slug: str) -> None:
     found = run_db(config, work)
     if found is None:
         fail(f"no bank {slug!r}; see: studybot bank list", code=1)
-        return
-    info, questions = found
+    return found
+
+
+@bank.command("show")
+@click.argument("slug")
+@click.pass_context
+def bank_show(ctx: click.Context, slug: str) -> None:
+    """Show bank SLUG and its live questions with their answers."""
+    config = get_config(ctx)
+    info, questions = _load_bank_or_fail(config, slug)
     click.echo(f"{info.slug}: {info.title}")
     counts = ", ".join(f"{t} {n}" for t, n in info.counts.items())
     click.echo(f"questions: {info.total} ({counts}); retired: {info.retired}")
@@ -521,18 +525,9 @@ def bank_show(ctx: click.Context, slug: str) -> None:
 def bank_export(ctx: click.Context, slug: str, fmt: str, out: Path | None) -> None:
     """Write bank SLUG as a file that imports back unchanged."""
     config = get_config(ctx)
-    from bot.banks.catalog import load_bank
     from bot.banks.export import ExportError, export_bank
 
-    async def work(db: Any) -> Any:
-        async with db() as session:
-            return await load_bank(session, slug)
-
-    found = run_db(config, work)
-    if found is None:
-        fail(f"no bank {slug!r}; see: studybot bank list", code=1)
-        return
-    info, questions = found
+    info, questions = _load_bank_or_fail(config, slug)
     try:
         name, content = export_bank(info, questions, fmt)
     except ExportError as exc:
