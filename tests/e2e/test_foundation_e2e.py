@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import dbutil
+from tests.e2e.chat import say
 from tests.e2e.harness import BotProcess, run_cli
 from tests.fakebot import FakeBotAPI
 
@@ -35,13 +36,6 @@ def bot(fake_bot: FakeBotAPI, module_database_url: str, tmp_path_factory) -> Ite
     process.start()
     yield process
     process.terminate()
-
-
-def say(fake: FakeBotAPI, user, text: str, **kwargs):
-    mark = fake.mark()
-    fake.send_text(user, text, **kwargs)
-    chat = kwargs.get("chat")
-    return fake.wait_for("sendMessage", since=mark, chat_id=chat.id if chat else user.id)
 
 
 def register(fake: FakeBotAPI, user, name: str, dept: str) -> str:
