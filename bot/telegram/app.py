@@ -104,7 +104,7 @@ async def serve(config: Config) -> None:
     poller: SafePoller | None = None
     try:
         async with app:
-            me = await app.bot.get_me()
+            me = app.bot.bot  # fetched by getMe while the application initialised
             log.info("started as @%s (id %s)", me.username, me.id)
             await register_commands(app.bot)
             await app.start()
