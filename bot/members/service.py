@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -92,16 +93,36 @@ async def member_view(session: AsyncSession, member_id: int) -> MemberView | Non
     )
 
 
+_members = cast(Table, Member.__table__)
+_departments = cast(Table, Department.__table__)
+_member_roles = cast(Table, MemberRole.__table__)
+
+# Everything ``load_actor`` needs in one statement, built once: it runs for every update.
+_ACTOR = (
+    select(
+        _members.c.id,
+        _members.c.name,
+        _members.c.language,
+        _departments.c.name.label("department"),
+        select(func.aggregate_strings(_member_roles.c.role, ","))
+        .where(_member_roles.c.member_id == _members.c.id)
+        .scalar_subquery()
+        .label("roles"),
+    )
+    .select_from(_members.outerjoin(_departments, _departments.c.id == _members.c.department_id))
+    .where(_members.c.telegram_id == bindparam("telegram_id"))
+)
+_SET_LANGUAGE = (
+    update(_members)
+    .where(_members.c.id == bindparam("member_id"))
+    .values(language=bindparam("language"))
+)
+
+
 async def load_actor(
     session: AsyncSession, config: Config, telegram_id: int, language_code: str | None
 ) -> Actor:
-    row = (
-        await session.execute(
-            select(Member, Department.name)
-            .outerjoin(Department, Department.id == Member.department_id)
-            .where(Member.telegram_id == telegram_id)
-        )
-    ).first()
+    row = (await session.execute(_ACTOR, {"telegram_id": telegram_id})).first()
     roles: set[str] = set()
     if telegram_id in config.admins:
         roles.add("admin")
@@ -113,17 +134,14 @@ async def load_actor(
             roles=frozenset(roles),
             locale=resolve_locale(language_code, config.locale),
         )
-    member, dept = row
-    granted = await session.scalars(
-        select(MemberRole.role).where(MemberRole.member_id == member.id)
-    )
-    roles.update(granted)
+    if row.roles:
+        roles.update(row.roles.split(","))
     roles.add("staff")
-    stored = member.language
+    stored = row.language
     locale = resolve_locale(language_code or stored, config.locale)
     if language_code and stored != language_code[:8]:
-        member.language = language_code[:8]
-    return Actor(telegram_id, member.id, member.name, dept, frozenset(roles), locale)
+        await session.execute(_SET_LANGUAGE, {"member_id": row.id, "language": language_code[:8]})
+    return Actor(telegram_id, row.id, row.name, row.department, frozenset(roles), locale)
 
 
 async def sync_departments(session: AsyncSession, config: Config) -> None:

@@ -7,15 +7,17 @@ never awards twice: the insert is refused by the database, not by a check in mem
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, LedgerEntry, Member
 from bot.db.types import utcnow
-from bot.db.upsert import insert_or_ignore
 
 KINDS = (
     "checkin",
@@ -57,11 +59,47 @@ def capped_points(points: int, already: int, limit: int) -> int:
     return max(0, min(points, limit - already))
 
 
+_ledger = cast(Table, LedgerEntry.__table__)
+_members = cast(Table, Member.__table__)
+
+# ``award`` runs for most updates; its statements are built once.
+_LOCK_MEMBER = (
+    select(_members.c.id).where(_members.c.id == bindparam("member_id")).with_for_update()
+)
+_EXISTS = select(_ledger.c.id).where(
+    _ledger.c.member_id == bindparam("member_id"),
+    _ledger.c.kind == bindparam("kind"),
+    _ledger.c.reference == bindparam("reference"),
+)
+# The award already given for this reference (if any) and the points of the cap's window.
+_EXISTS_AND_WINDOW = select(
+    _EXISTS.scalar_subquery(),
+    select(func.coalesce(func.sum(_ledger.c.delta), 0))
+    .where(
+        _ledger.c.member_id == bindparam("member_id"),
+        _ledger.c.kind == bindparam("kind"),
+        _ledger.c.local_day >= bindparam("first_day"),
+        _ledger.c.local_day <= bindparam("last_day"),
+    )
+    .scalar_subquery(),
+)
+
+
+@functools.cache
+def _insert(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(_ledger).on_conflict_do_nothing().returning(_ledger.c.id)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 async def _lock_member(session: AsyncSession, member_id: int) -> None:
     # Serialise awards per member on PostgreSQL so caps hold under concurrency
     # (SQLite already serialises writers with BEGIN IMMEDIATE).
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    if _dialect(session) == "postgresql":
+        await session.execute(_LOCK_MEMBER, {"member_id": member_id})
 
 
 async def points_between(
@@ -101,29 +139,23 @@ async def award(
     now = now or utcnow()
     day = now.astimezone(tz).date()
     await _lock_member(session, member_id)
-    exists = await session.scalar(
-        select(LedgerEntry.id).where(
-            LedgerEntry.member_id == member_id,
-            LedgerEntry.kind == kind,
-            LedgerEntry.reference == reference,
-        )
-    )
-    if exists is not None:
-        return AwardResult(0, duplicate=True)
+    key = {"member_id": member_id, "kind": kind, "reference": reference}
     granted = points
     if cap is not None:
-        already = await points_between(session, member_id, kind, cap.first_day, cap.last_day)
-        granted = capped_points(points, already, cap.limit)
+        window = {**key, "first_day": cap.first_day, "last_day": cap.last_day}
+        exists, already = (await session.execute(_EXISTS_AND_WINDOW, window)).one()
+        if exists is not None:
+            return AwardResult(0, duplicate=True)
+        granted = capped_points(points, int(already or 0), cap.limit)
+    elif await session.scalar(_EXISTS, key) is not None:
+        return AwardResult(0, duplicate=True)
     if granted == 0 and points != 0:
         return AwardResult(0, capped=True)
-    inserted = await insert_or_ignore(
-        session,
-        LedgerEntry,
+    inserted = await session.scalar(
+        _insert(_dialect(session)),
         {
-            "member_id": member_id,
+            **key,
             "delta": granted,
-            "kind": kind,
-            "reference": reference,
             "local_day": day,
             "created_at": now,
             "actor_telegram_id": actor_telegram_id,

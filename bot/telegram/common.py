@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
 
 from bot.sending import Keyboard
 from bot.telegram.context import StudyContext
@@ -62,6 +64,60 @@ async def reply(
         reply_markup=markup(keyboard),
         parse_mode="HTML" if html else None,
         disable_web_page_preview=True,
+    )
+
+
+# Replies on hot paths go out as plain Bot API calls (``call``): python-telegram-bot's
+# ``send_message`` reads every sent message back into objects, which costs more CPU than the
+# request itself, and those replies never look at the message they sent.
+_RAW_METHODS = ("sendMessage", "editMessageText", "answerCallbackQuery")
+warnings.filterwarnings(
+    "ignore",
+    message=r"Please use 'Bot\.(" + "|".join(_RAW_METHODS) + r")'",
+    category=PTBUserWarning,
+)
+_NO_PREVIEW = {"is_disabled": True}
+
+
+def keyboard_json(keyboard: Keyboard | None) -> dict[str, Any] | None:
+    """An inline keyboard as the Bot API's ``reply_markup`` object."""
+    if not keyboard:
+        return None
+    return {
+        "inline_keyboard": [
+            [
+                {"text": b.text, "url": b.url}
+                if b.url
+                else {"text": b.text, "callback_data": b.data}
+                for b in row
+            ]
+            for row in keyboard
+        ]
+    }
+
+
+async def call(context: StudyContext, method: str, **params: Any) -> Any:
+    """One Bot API call (``sendMessage``, ``editMessageText``, ``answerCallbackQuery``); the
+    result is returned as JSON. Errors, retries and rate limits are those of every call."""
+    return await context.bot.do_api_request(
+        method, api_kwargs={k: v for k, v in params.items() if v is not None}
+    )
+
+
+async def say_quickly(
+    update: Update, context: StudyContext, text: str, *, keyboard: Keyboard | None = None
+) -> None:
+    """``reply`` for hot paths: the same message, without reading the sent message back."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await call(
+        context,
+        "sendMessage",
+        chat_id=chat.id,
+        text=text,
+        reply_markup=keyboard_json(keyboard),
+        link_preview_options=_NO_PREVIEW,
     )
 
 

@@ -11,6 +11,7 @@ of the bot's cost per answer. python-telegram-bot lets the application supply it
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from typing import Any
@@ -23,6 +24,8 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 log = logging.getLogger("studybot.http")
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -93,6 +96,7 @@ class AiohttpRequest(BaseRequest):
         connect = self._pick(connect_timeout, self._connect_timeout)
         pool = self._pick(pool_timeout, self._pool_timeout)
         data: Any = None
+        headers: dict[str, str] | None = None
         if request_data is not None:
             if files:
                 form = aiohttp.FormData()
@@ -108,7 +112,10 @@ class AiohttpRequest(BaseRequest):
                     )
                 data = form
             else:
-                data = request_data.json_parameters
+                # A JSON body: form-encoding percent-escapes every byte of a Chinese text in
+                # Python, which cost more than the rest of the request.
+                data = json.dumps(request_data.parameters).encode()
+                headers = _JSON
         total = None
         if read is not None:
             total = read + (write or 0) + (connect or 0)
@@ -124,7 +131,9 @@ class AiohttpRequest(BaseRequest):
                 "Request was *not* sent to Telegram."
             ) from None
         try:
-            async with session.request(method, url, data=data, timeout=timeout) as response:
+            async with session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as response:
                 payload = await response.read()
                 if log.isEnabledFor(logging.DEBUG):
                     # The URL carries the token: the log filter redacts it.

@@ -37,6 +37,7 @@ from telegram.error import (
 from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
 
+from bot.telegram.processor import OrderedUpdateProcessor
 from bot.telegram.sender import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -143,18 +144,22 @@ class SafePoller:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
-            fresh = 0
+            updates: list[Update] = []
             for item in batch:
                 uid = item.get("update_id") if isinstance(item, dict) else None
                 if not isinstance(uid, int) or uid in self._in_flight or uid <= self._highest_seen:
                     continue
                 self._highest_seen = uid
                 update = self._read(item)
-                if update is None:
-                    continue
-                fresh += 1
-                task = asyncio.create_task(self._process(update))
-                self._in_flight[uid] = task
+                if update is not None:
+                    updates.append(update)
+            fresh = len(updates)
+            if updates:
+                processor = self.app.update_processor
+                if isinstance(processor, OrderedUpdateProcessor):
+                    await processor.prefetch([u.update_id for u in updates])
+                for update in updates:
+                    self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
             # Telegram answers at once while an in-flight update holds the offset back: wait
             # for progress (and let a few more finish) instead of fetching the same batch in
             # a busy loop.

@@ -21,10 +21,10 @@ import time
 import weakref
 from collections.abc import Awaitable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
-from sqlalchemy import update as sql_update
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
@@ -32,7 +32,6 @@ from telegram.ext import BaseUpdateProcessor
 
 from bot.db.models import ProcessedUpdate
 from bot.db.types import utcnow
-from bot.db.upsert import insert_or_ignore
 
 log = logging.getLogger("studybot.updates")
 
@@ -109,6 +108,13 @@ def malformed(update: Update) -> str | None:
     return None
 
 
+_processed = cast(Table, ProcessedUpdate.__table__)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def serial_key(update: Update) -> Any:
     if update.effective_chat is not None:
         return ("chat", update.effective_chat.id)
@@ -118,19 +124,60 @@ def serial_key(update: Update) -> Any:
 
 
 class OrderedUpdateProcessor(BaseUpdateProcessor):
+    """Runs updates (see the module docstring) and remembers which ones were handled.
+
+    Both halves of that memory are batched, as each costs a transaction: the poller asks
+    about a whole fetched batch at once (``prefetch``), and updates finishing at about the
+    same time are recorded together (``_mark_processed`` waits until its update is written,
+    so nobody confirms an update to Telegram before it is remembered).
+    """
+
     def __init__(self, max_concurrent_updates: int, db: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(max_concurrent_updates)
         self._db = db
         self._locks: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
         self._next_prune = utcnow()
+        # Answers of ``prefetch`` not yet used: update id -> already processed.
+        self._known: dict[int, bool] = {}
+        # Finished updates waiting to be written, and the future their writer resolves.
+        self._unwritten: dict[int, dt.datetime] = {}
+        self._written: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def initialize(self) -> None:
         return None
 
     async def shutdown(self) -> None:
-        return None
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def prefetch(self, update_ids: list[int]) -> None:
+        """Look up a batch of updates about to be processed in one query."""
+        ids = [u for u in update_ids if u not in self._known and u not in self._unwritten]
+        if not ids:
+            return
+        try:
+            async with self._db() as session:
+                found = set(
+                    await session.scalars(
+                        select(ProcessedUpdate.update_id).where(
+                            ProcessedUpdate.update_id.in_(ids),
+                            ProcessedUpdate.processed_at > utcnow() - RETENTION,
+                        )
+                    )
+                )
+        except SQLAlchemyError:
+            log.exception("cannot check updates %s… against processed updates", ids[0])
+            return
+        for update_id in ids:
+            self._known[update_id] = update_id in found
 
     async def _already_processed(self, update_id: int) -> bool:
+        if update_id in self._unwritten:
+            return True
+        known = self._known.pop(update_id, None)
+        if known is not None:
+            return known
         try:
             async with self._db() as session:
                 found = await session.scalar(
@@ -145,18 +192,41 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
             return False
 
     async def _mark_processed(self, update_id: int) -> None:
-        now = utcnow()
+        """Remember the update as handled; returns once that is written."""
+        self._unwritten[update_id] = utcnow()
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+        written = self._written
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_marks())
+        await asyncio.shield(written)
+
+    async def _write_marks(self) -> None:
+        while self._unwritten:
+            # Let the updates finishing in this turn of the loop join the batch.
+            await asyncio.sleep(0)
+            batch, self._unwritten = self._unwritten, {}
+            written, self._written = self._written, None
+            try:
+                await self._write(batch)
+            finally:
+                if written is not None and not written.done():
+                    written.set_result(None)
+
+    async def _write(self, batch: dict[int, dt.datetime]) -> None:
+        now = max(batch.values())
         try:
             async with self._db.begin() as session:
-                inserted = await insert_or_ignore(
-                    session, ProcessedUpdate, {"update_id": update_id, "processed_at": now}
+                # An id Telegram used before (see RETENTION) is remembered afresh.
+                module = postgresql if _dialect(session) == "postgresql" else sqlite
+                stmt = module.insert(_processed)
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[_processed.c.update_id],
+                        set_={"processed_at": stmt.excluded.processed_at},
+                    ),
+                    [{"update_id": u, "processed_at": at} for u, at in sorted(batch.items())],
                 )
-                if inserted is None:  # an id Telegram used before (see RETENTION)
-                    await session.execute(
-                        sql_update(ProcessedUpdate)
-                        .where(ProcessedUpdate.update_id == update_id)
-                        .values(processed_at=now)
-                    )
                 if now >= self._next_prune:
                     self._next_prune = now + PRUNE_EVERY
                     pruned = await session.execute(
@@ -168,7 +238,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                     if forgotten:
                         log.info("forgot %d processed updates older than %s", forgotten, RETENTION)
         except SQLAlchemyError:
-            log.exception("cannot record update %s as processed", update_id)
+            log.exception("cannot record updates %s as processed", sorted(batch))
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if not isinstance(update, Update):

@@ -27,7 +27,7 @@ from bot.i18n import N_, Translator
 from bot.quiz import service
 from bot.quiz.service import AnswerOutcome, QuestionView, StartResult, Summary
 from bot.sending import Button, Keyboard
-from bot.telegram.common import TEXT_ROUTES, command_args, reply, requires
+from bot.telegram.common import TEXT_ROUTES, call, command_args, reply, requires, say_quickly
 from bot.telegram.context import StudyContext
 from bot.telegram.keyboards import markup
 
@@ -205,7 +205,7 @@ def _local_date(context: StudyContext, when: dt.datetime) -> str:
 
 async def send_question(update: Update, context: StudyContext, view: QuestionView) -> None:
     _ = context.tr
-    await reply(update, context, question_text(_, view), keyboard=question_keyboard(_, view))
+    await say_quickly(update, context, question_text(_, view), keyboard=question_keyboard(_, view))
 
 
 async def render_start(update: Update, context: StudyContext, result: StartResult) -> None:
@@ -278,23 +278,30 @@ async def render_start(update: Update, context: StudyContext, result: StartResul
         await reply(update, context, text)
 
 
-async def _answer_query(update: Update, text: str | None = None) -> None:
+async def _answer_query(update: Update, context: StudyContext, text: str | None = None) -> None:
     """Stop the button's spinner; a query too old to answer changes nothing about the answer."""
     query = update.callback_query
     if query is None:
         return
     try:
-        await query.answer(text)
+        await call(context, "answerCallbackQuery", callback_query_id=query.id, text=text)
     except TelegramError as exc:
         log.info("could not answer the button press: %s", exc)
 
 
-async def _edit_answered(update: Update, text: str) -> None:
+async def _edit_answered(update: Update, context: StudyContext, text: str) -> None:
     query = update.callback_query
-    if query is None:
+    message = query.message if query is not None else None
+    if message is None:
         return
     try:
-        await query.edit_message_text(text)
+        await call(
+            context,
+            "editMessageText",
+            chat_id=message.chat.id,
+            message_id=message.message_id,
+            text=text,
+        )
     except TelegramError as exc:  # the message is too old to edit: the answer stands
         log.info("could not edit the answered question: %s", exc)
 
@@ -305,17 +312,17 @@ async def render_answer(
     """The press is acknowledged, the question edited and the verdict sent at the same time
     (one round trip instead of three); the next question follows the verdict."""
     _ = context.tr
-    steps = [reply(update, context, feedback_text(_, outcome))]
+    steps = [say_quickly(update, context, feedback_text(_, outcome))]
     if update.callback_query is not None:
         toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
-        steps.append(_answer_query(update, toast))
+        steps.append(_answer_query(update, context, toast))
         if edit:
-            steps.append(_edit_answered(update, answered_text(_, outcome)))
+            steps.append(_edit_answered(update, context, answered_text(_, outcome)))
     await asyncio.gather(*steps)
     if outcome.next_question is not None:
         await send_question(update, context, outcome.next_question)
     elif outcome.summary is not None:
-        await reply(update, context, summary_text(_, outcome.summary))
+        await say_quickly(update, context, summary_text(_, outcome.summary))
 
 
 # --- handlers -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sqlalchemy import func, select
@@ -52,3 +53,36 @@ def test_updates_telegram_could_never_send() -> None:
     assert malformed(ok) is None
     assert malformed(no_chat) == "message without chat"
     assert malformed(no_voter) == "poll answer without voter"
+
+
+async def test_batched_lookup_and_marks_finishing_together_share_one_write(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    processor = OrderedUpdateProcessor(4, db)
+    async with db.begin() as session:
+        session.add(ProcessedUpdate(update_id=10, processed_at=utcnow()))
+    await processor.prefetch([10, 11, 12])
+    # The answers come from the batch lookup: no query is needed for them.
+    assert await processor._already_processed(10)
+    assert not await processor._already_processed(11)
+    # Updates finishing in the same turn of the loop are written together, and each mark
+    # returns only once its update is in the table.
+    batches: list[list[int]] = []
+    write = processor._write
+
+    async def counting(batch: dict[int, dt.datetime]) -> None:
+        batches.append(sorted(batch))
+        await write(batch)
+
+    processor._write = counting  # type: ignore[method-assign]
+    await asyncio.gather(*(processor._mark_processed(u) for u in (11, 12, 13)))
+    assert batches == [[11, 12, 13]]
+    async with db() as session:
+        ids = set(await session.scalars(select(ProcessedUpdate.update_id)))
+    assert ids == {10, 11, 12, 13}
+    # A second delivery of a finished update is recognised, from memory or from the table.
+    fresh = OrderedUpdateProcessor(4, db)
+    await fresh.prefetch([11, 14])
+    assert await fresh._already_processed(11) and not await fresh._already_processed(14)
+    assert await fresh._already_processed(13)  # not prefetched: looked up on its own
+    await processor.shutdown()
