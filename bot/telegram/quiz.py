@@ -3,9 +3,9 @@
 Rendering follows SPEC §5 so that clients and tests can rely on it: one message per question
 (header ``第 2/5 题 · 单选``, the stem, ``A. …`` option lines), letter buttons, multiple-choice
 toggles with ``✅`` and a submit button, ``✔ 对`` / ``✘ 错`` for true/false, text replies for
-blanks. After an answer the question message is edited (buttons removed, the choice shown),
-the verdict with the correct answer, explanation and points follows, then the next question
-or the summary.
+blanks. After a pressed answer the question message is edited into its verdict (buttons
+removed, the choice shown, right or wrong, the correct answer, the explanation, the points);
+a typed answer gets the verdict as a reply. Then the next question or the summary follows.
 
 Callback data: ``q:<asked question id>:<action>`` with action ``a<i>`` (single choice,
 shown option i), ``t<i>`` (toggle), ``s`` (submit), ``y`` / ``n`` (true / false); and
@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 
 from telegram import Update
+from telegram.constants import MessageLimit
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
@@ -289,11 +290,12 @@ async def _answer_query(update: Update, context: StudyContext, text: str | None 
         log.info("could not answer the button press: %s", exc)
 
 
-async def _edit_answered(update: Update, context: StudyContext, text: str) -> None:
+async def _edit_answered(update: Update, context: StudyContext, text: str) -> bool:
+    """Turn the question message into its answered form; False when it cannot be edited."""
     query = update.callback_query
     message = query.message if query is not None else None
-    if message is None:
-        return
+    if message is None or len(text) > MessageLimit.MAX_TEXT_LENGTH:
+        return False
     try:
         await call(
             context,
@@ -304,21 +306,32 @@ async def _edit_answered(update: Update, context: StudyContext, text: str) -> No
         )
     except TelegramError as exc:  # the message is too old to edit: the answer stands
         log.info("could not edit the answered question: %s", exc)
+        return False
+    return True
 
 
 async def render_answer(
     update: Update, context: StudyContext, outcome: AnswerOutcome, *, edit: bool
 ) -> None:
-    """The press is acknowledged, the question edited and the verdict sent at the same time
-    (one round trip instead of three); the next question follows the verdict."""
+    """A pressed question becomes its verdict in place (buttons gone, the member's choice,
+    right or wrong, the correct answer, the explanation, the points) while the press is
+    acknowledged; a typed answer gets the verdict as a reply. The next question or the
+    summary follows."""
     _ = context.tr
-    steps = [say_quickly(update, context, feedback_text(_, outcome))]
+    verdict = feedback_text(_, outcome)
+    shown = False
     if update.callback_query is not None:
         toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
-        steps.append(_answer_query(update, context, toast))
+        acknowledged = _answer_query(update, context, toast)
         if edit:
-            steps.append(_edit_answered(update, context, answered_text(_, outcome)))
-    await asyncio.gather(*steps)
+            answered = f"{answered_text(_, outcome)}\n\n{verdict}"
+            _ignored, shown = await asyncio.gather(
+                acknowledged, _edit_answered(update, context, answered)
+            )
+        else:
+            await acknowledged
+    if not shown:
+        await say_quickly(update, context, verdict)
     if outcome.next_question is not None:
         await send_question(update, context, outcome.next_question)
     elif outcome.summary is not None:

@@ -149,8 +149,8 @@ def start(fake: FakeBotAPI, user: FakeUser, command: str) -> dict[str, Any]:
 def answer(
     fake: FakeBotAPI, url: str, user: FakeUser, message: dict[str, Any], right: bool
 ) -> list[str]:
-    """Answer the question ``message`` right or wrong; returns the texts the bot sent in
-    reply (the verdict, then the next question or the summary)."""
+    """Answer the question ``message`` right or wrong; returns the verdict (the edited
+    question, or for a blank the reply) and the next question or the summary."""
     mark = fake.mark()
     text = message["text"]
     kind = HEADER.match(text).group(3)  # type: ignore[union-attr]
@@ -183,8 +183,14 @@ def answer(
                 fake.press(user, message, data=f"q:{aq_id}:t{index}")
                 fake.wait_for("editMessageReplyMarkup", since=before, chat_id=user.id)
             fake.press(user, message, data=f"q:{aq_id}:s")
-    calls = fake.wait_for_count("sendMessage", 2, since=mark, chat_id=user.id)
-    return [c.params["text"] for c in calls]
+    if kind == "填空":
+        calls = fake.wait_for_count("sendMessage", 2, since=mark, chat_id=user.id)
+        return [c.params["text"] for c in calls]
+    # A pressed question is edited into its verdict; the next question or summary follows.
+    edit = fake.wait_for("editMessageText", since=mark, chat_id=user.id)
+    assert edit.params["message_id"] == message["message_id"]
+    follow = fake.wait_for("sendMessage", since=mark, chat_id=user.id)
+    return [edit.params["text"], follow.params["text"]]
 
 
 def ledger(url: str, tid: int, kind: str | None = None) -> int:
@@ -225,13 +231,15 @@ def test_daily_quiz_three_right_of_five_earns_three_points(
             assert "\nA. " in message["text"] and "\nB. " in message["text"]
         replies = answer(fake_bot, module_database_url, alice, message, right)
         verdict = replies[0]
+        if HEADER.match(message["text"]).group(3) != "填空":  # type: ignore[union-attr]
+            edited = fake_bot.message(ALICE, message["message_id"])
+            assert edited is not None and edited["text"] == verdict
+            assert not fake_bot.buttons(edited)
+            *_question, choice, verdict = verdict.split("\n\n")
+            assert choice.startswith("你的答案：")
         assert verdict.startswith("✅ 回答正确") if right else verdict.startswith("❌ 回答错误")
         assert "正确答案：" in verdict
         assert ("本题得分：+1" in verdict) if right else ("本题得分：0" in verdict)
-        if HEADER.match(message["text"]).group(3) != "填空":  # type: ignore[union-attr]
-            edited = fake_bot.message(ALICE, message["message_id"])
-            assert edited is not None and "你的答案：" in edited["text"]
-            assert not fake_bot.buttons(edited)
         if position < 5:
             message = current_question(fake_bot, alice)
     summary = replies[1]
@@ -281,17 +289,38 @@ def test_same_button_twice_and_redelivery_give_nothing_more(
     first = fake_bot.press(bob, message, data=data)
     fake_bot.press(bob, message, data=data)
     fake_bot.wait_for_count("answerCallbackQuery", 2, since=mark)
-    fake_bot.wait_for_count("sendMessage", 2, since=mark, chat_id=BOB)
+    fake_bot.wait_for("editMessageText", since=mark, chat_id=BOB, timeout=10)
+    fake_bot.wait_for("sendMessage", since=mark, chat_id=BOB)
     replay_mark = fake_bot.mark()
     fake_bot.replay(first["update_id"])
     fake_bot.wait_delivered()
     fake_bot.assert_no_call("sendMessage", since=replay_mark, chat_id=BOB, within=1.0)
     sends = fake_bot.calls("sendMessage", since=mark, chat_id=BOB)
-    assert len(sends) == 2  # one verdict and one next question, not two of each
+    assert len(sends) == 1  # one next question, not two
+    assert len(fake_bot.calls("editMessageText", since=mark, chat_id=BOB)) == 1  # one verdict
     toasts = [a.get("text", "") for a in fake_bot.callback_answers.values()]
     assert any("已经作答" in t for t in toasts)
     assert answers_of(module_database_url, BOB) == answered + 1
     assert ledger(module_database_url, BOB) == points + 1
+
+
+def test_verdict_is_sent_when_the_question_cannot_be_edited(
+    bot: BotProcess, fake_bot: FakeBotAPI, module_database_url: str
+) -> None:
+    bob = fake_bot.user(BOB, "Bob")
+    message = current_question(fake_bot, bob)
+    while HEADER.match(message["text"]).group(3) not in ("单选", "判断"):  # type: ignore[union-attr]
+        answer(fake_bot, module_database_url, bob, message, True)
+        message = current_question(fake_bot, bob)
+    fake_bot.fail("editMessageText", status=400, description="Bad Request: message can't be edited")
+    mark = fake_bot.mark()
+    fake_bot.press(bob, message, data=fake_bot.buttons(message)[0][1])
+    verdict, follow = (
+        c.params["text"] for c in fake_bot.wait_for_count("sendMessage", 2, since=mark, chat_id=BOB)
+    )
+    assert verdict.startswith(("✅ 回答正确", "❌ 回答错误")) and "正确答案：" in verdict
+    assert HEADER.match(follow) or "得分：" in follow
+    assert fake_bot.calls("editMessageText", since=mark, chat_id=BOB)[0].status == 400
 
 
 def test_someone_elses_button_does_nothing(
@@ -356,7 +385,7 @@ def test_challenge_stops_at_the_first_wrong_answer(
         message = current_question(fake_bot, dave)
         assert message["text"].startswith(f"第 {n + 1} 题 · ")
     replies = answer(fake_bot, module_database_url, dave, message, False)
-    assert replies[0].startswith("❌")
+    assert "❌ 回答错误" in replies[0]
     assert "挑战结束：连续答对 3 题" in replies[1]
     fake_bot.assert_no_call(
         "sendMessage",
@@ -463,8 +492,9 @@ def test_late_answer_counts_as_wrong(
         assert "限时 1 秒" in message["text"]
         time.sleep(1.5)  # let the time limit pass
         replies = answer(fake_bot, module_database_url, erin, message, True)
-        assert replies[0].startswith("⏰")
-        assert "本题得分：0" in replies[0]
+        verdict = replies[0].split("\n\n")[-1]
+        assert verdict.startswith("⏰")
+        assert "本题得分：0" in verdict
     assert ledger(module_database_url, ERIN, "daily_quiz") == 0
     assert (
         dbutil.scalar(
