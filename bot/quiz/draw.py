@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, and_, cast, select
+from sqlalchemy import BigInteger, Table, and_, bindparam, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Answer, AttemptQuestion, Bank, Question, QuestionVersion
@@ -20,6 +20,10 @@ from bot.db.models import Answer, AttemptQuestion, Bank, Question, QuestionVersi
 # ``(id * K + seed) % M`` spreads consecutive ids over the whole range on both backends).
 _K = 2654435761
 _M = 1_000_003
+
+
+def _table(model: type) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
 @dataclass(frozen=True)
@@ -45,25 +49,53 @@ def _askable() -> list:
     ]
 
 
+_questions = _table(Question)
+_banks = _table(Bank)
+_answers = _table(Answer)
+
+# The draw runs for every quiz started; its statements are built once.
+_POOL_OF_BANK = (
+    select(_questions.c.id, _questions.c.current_version_id)
+    .where(
+        _questions.c.retired.is_(False),
+        _questions.c.current_version_id.is_not(None),
+        _questions.c.bank_id == bindparam("bank_id"),
+    )
+    .order_by(_questions.c.id)
+)
+_POOL_OF_ACTIVE_BANKS = (
+    select(_questions.c.id, _questions.c.current_version_id)
+    .join(_banks, _banks.c.id == _questions.c.bank_id)
+    .where(
+        _questions.c.retired.is_(False),
+        _questions.c.current_version_id.is_not(None),
+        _banks.c.active.is_(True),
+    )
+    .order_by(_questions.c.id)
+)
+_POOL_OF_ALL_BANKS = (
+    select(_questions.c.id, _questions.c.current_version_id)
+    .where(_questions.c.retired.is_(False), _questions.c.current_version_id.is_not(None))
+    .order_by(_questions.c.id)
+)
+_ANSWERED = (
+    select(_answers.c.question_id).where(_answers.c.member_id == bindparam("member_id")).distinct()
+)
+
+
 async def pool(
     session: AsyncSession, *, bank_id: int | None = None, active_only: bool = True
 ) -> list[Drawn]:
     """Askable questions: of one bank, or of every active bank (daily and weekly quizzes)."""
-    query = select(Question.id, Question.current_version_id).where(*_askable())
     if bank_id is not None:
-        query = query.where(Question.bank_id == bank_id)
-    elif active_only:
-        query = query.join(Bank, Bank.id == Question.bank_id).where(Bank.active.is_(True))
-    query = query.order_by(Question.id)
-    rows = await session.execute(query)
-    return [Drawn(row[0], row[1]) for row in rows if row[1] is not None]
+        rows = await session.execute(_POOL_OF_BANK, {"bank_id": bank_id})
+    else:
+        rows = await session.execute(_POOL_OF_ACTIVE_BANKS if active_only else _POOL_OF_ALL_BANKS)
+    return [Drawn(row[0], row[1]) for row in rows]
 
 
 async def answered_question_ids(session: AsyncSession, member_id: int) -> set[int]:
-    rows = await session.scalars(
-        select(Answer.question_id).where(Answer.member_id == member_id).distinct()
-    )
-    return set(rows)
+    return set(await session.scalars(_ANSWERED, {"member_id": member_id}))
 
 
 def choose(candidates: Sequence[Drawn], seen: set[int], count: int, seed: int) -> list[Drawn]:

@@ -14,9 +14,11 @@ handlers in ``bot/telegram/quiz.py`` render them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -247,6 +249,109 @@ async def _present(
     return _view(attempt, aq, version, seconds)
 
 
+_attempts = cast(Table, QuizAttempt.__table__)
+_asked = cast(Table, AttemptQuestion.__table__)
+_versions = cast(Table, QuestionVersion.__table__)
+
+_CHOSEN_VERSIONS = select(
+    _versions.c.id, _versions.c.type, _versions.c.text, _versions.c.options
+).where(_versions.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_ASKED = _asked.insert().returning(_asked.c.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _insert_attempt(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(_attempts).on_conflict_do_nothing().returning(_attempts.c.id)
+
+
+async def _start_fresh(
+    session: AsyncSession,
+    config: Config,
+    *,
+    member_id: int,
+    mode: str,
+    key: str,
+    bank: Bank | None,
+    count: int,
+    telegram_id: int | None,
+    chat_id: int | None,
+    now: dt.datetime,
+) -> StartResult | None:
+    """A fixed-size attempt that does not exist yet, started in a few statements: the draw,
+    the attempt (the unique key refuses it when it exists), its questions and the first one
+    to send. None when there is nothing to start here (an attempt of this period exists, or
+    no question can be drawn): the general path then resumes, summarises or explains."""
+    seed = draw.attempt_seed(member_id, mode, key)
+    chosen = await draw.draw(
+        session, member_id=member_id, count=count, seed=seed, bank_id=bank.id if bank else None
+    )
+    if not chosen:
+        return None
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    attempt_id = await session.scalar(
+        _insert_attempt(dialect),
+        {
+            "member_id": member_id,
+            "mode": mode,
+            "bank_id": bank.id if bank else None,
+            "period_key": key,
+            "status": "active",
+            "current_position": 1,
+            "total": len(chosen),
+            "correct_count": 0,
+            "points": 0,
+            "seed": seed,
+            "chat_id": chat_id,
+            "created_at": now,
+            "finished_at": None,
+        },
+    )
+    if attempt_id is None:
+        return None
+    versions = {
+        row.id: row
+        for row in await session.execute(
+            _CHOSEN_VERSIONS, {"ids": sorted({d.version_id for d in chosen})}
+        )
+    }
+    seconds = time_limit(config, mode)
+    deadline = now + dt.timedelta(seconds=seconds) if seconds else None
+    rows = []
+    for position, drawn in enumerate(chosen, start=1):
+        options = list(versions[drawn.version_id].options or [])
+        rows.append(
+            {
+                "attempt_id": attempt_id,
+                "position": position,
+                "question_version_id": drawn.version_id,
+                "option_order": check.option_order(draw.position_seed(seed, position), options),
+                "selection": [],
+                "message_id": None,
+                # The first question is sent now: a time limit starts with it.
+                "sent_at": now if position == 1 and seconds else None,
+                "deadline_at": deadline if position == 1 else None,
+            }
+        )
+    ids = (await session.scalars(_INSERT_ASKED, rows)).all()
+    first = versions[chosen[0].version_id]
+    await expect_blank(session, member_id, telegram_id, ids[0], first.type)
+    options = list(first.options or [])
+    view = QuestionView(
+        attempt_id=attempt_id,
+        aq_id=ids[0],
+        mode=mode,
+        position=1,
+        total=len(chosen),
+        type=first.type,
+        text=first.text,
+        options=[options[i] for i in rows[0]["option_order"] if i < len(options)],
+        seconds=seconds,
+        deadline_at=deadline,
+    )
+    return StartResult("question", question=view, bank_title=bank.title if bank else None)
+
+
 async def start_quiz(
     session: AsyncSession,
     config: Config,
@@ -305,6 +410,24 @@ async def start_quiz(
         key = period_key
     else:
         key = scoring.period_key(mode, today, bank_slug=bank.slug if bank else None)
+        count = questions or scoring.question_count(
+            mode, config.points, campaign_questions=bank.campaign_questions if bank else None
+        )
+        if count:
+            started = await _start_fresh(
+                session,
+                config,
+                member_id=member_id,
+                mode=mode,
+                key=key,
+                bank=bank,
+                count=count,
+                telegram_id=telegram_id,
+                chat_id=chat_id,
+                now=now,
+            )
+            if started is not None:
+                return started
         existing = await _find_attempt(session, member_id, mode, key)
         if existing is not None:
             if existing.status == "active":
