@@ -1,21 +1,19 @@
-"""Long polling that confirms an update to Telegram only after it was processed.
+"""Long polling that never confirms an update to Telegram before it is safe.
 
 python-telegram-bot's Updater confirms updates (advances the getUpdates offset) as soon as
-they are fetched, so a crash loses whatever was fetched but not yet handled. Here the offset
-only moves past updates whose processing has finished; an update fetched again while still
-in flight is ignored. Together with ``processed_updates`` this gives each update exactly one
-effect across crashes.
+they are fetched, so a crash loses whatever was fetched but not yet handled. Here a fetched
+batch is first stored in ``update_inbox`` (with the lookup against ``processed_updates``, one
+transaction), and only then confirmed; an update leaves the inbox in the transaction that
+records it as processed. At start-up the updates still in the inbox (the process stopped
+while handling them) are handled first. Together with ``processed_updates`` this gives each
+update exactly one effect across crashes, while the poll waits for new updates instead of
+fetching the ones in hand again.
 
-While an update is in hand the offset stays at it, so Telegram keeps returning it with the
-ones after it. Updates are therefore fetched raw and only the new ones are read into
-python-telegram-bot objects: reading the same hundred updates again after every finished
-one cost more than handling them. It also means that an update that cannot be read
-(python-telegram-bot would refuse the whole batch, again and again) is logged and confirmed
-on its own while the others are processed.
-
-Limit: Telegram returns at most 100 updates from the offset, so one slow update (a report
-being rendered) lets at most 100 later ones through until it finishes. Webhook mode has no
-such window (see ``bot.telegram.webhook``).
+When a batch cannot be stored (the database is down), its updates stay unconfirmed until
+they are handled: the offset waits at the oldest of them, and Telegram keeps returning them
+with the ones after it, so only the new ones are read into python-telegram-bot objects. An
+update that cannot be read (python-telegram-bot would refuse the whole batch, again and
+again) is logged and confirmed on its own while the others are processed.
 """
 
 from __future__ import annotations
@@ -63,14 +61,16 @@ class SafePoller:
         self.limit = limit
         self._stop = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[Any]] = {}
+        # In flight and not stored: these hold the offset back until they are handled.
+        self._unconfirmed: set[int] = set()
         self._highest_seen = -1
 
     def stop(self) -> None:
         self._stop.set()
 
     def _offset(self) -> int | None:
-        if self._in_flight:
-            return min(self._in_flight)
+        if self._unconfirmed:
+            return min(self._unconfirmed)
         if self._highest_seen >= 0:
             return self._highest_seen + 1
         return None
@@ -82,6 +82,7 @@ class SafePoller:
             log.exception("update %s failed outside its handlers", update.update_id)
         finally:
             self._in_flight.pop(update.update_id, None)
+            self._unconfirmed.discard(update.update_id)
 
     async def _fetch(self) -> list[Any]:
         """The raw updates from the offset on (JSON objects, not yet read)."""
@@ -110,9 +111,40 @@ class SafePoller:
             )
             return None
 
+    async def _start(self, items: list[dict[str, Any]], updates: list[Update]) -> None:
+        """Store the batch (see the module docstring) and start handling it."""
+        processor = self.app.update_processor
+        stored = isinstance(processor, OrderedUpdateProcessor) and await processor.receive(items)
+        for update in updates:
+            if not stored:
+                self._unconfirmed.add(update.update_id)
+            self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
+
+    async def _recover(self) -> None:
+        """Handle the stored updates a previous run did not finish."""
+        processor = self.app.update_processor
+        if not isinstance(processor, OrderedUpdateProcessor):
+            return
+        items = await processor.pending()
+        updates = []
+        for item in items:
+            uid = item.get("update_id")
+            if not isinstance(uid, int) or uid in self._in_flight:
+                continue
+            self._highest_seen = max(self._highest_seen, uid)
+            update = self._read(item)
+            if update is not None:
+                updates.append(update)
+        if updates:
+            log.info("handling %d update(s) received before the restart", len(updates))
+            await processor.prefetch([u.update_id for u in updates])
+        for update in updates:
+            self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
+
     async def run(self) -> None:
         bot = self.app.bot
         await bot.delete_webhook(drop_pending_updates=False)
+        await self._recover()
         backoff = 1.0
         while not self._stop.is_set():
             try:
@@ -144,7 +176,7 @@ class SafePoller:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
-            updates: list[Update] = []
+            items: list[tuple[dict[str, Any], Update]] = []
             for item in batch:
                 uid = item.get("update_id") if isinstance(item, dict) else None
                 if not isinstance(uid, int) or uid in self._in_flight or uid <= self._highest_seen:
@@ -152,24 +184,20 @@ class SafePoller:
                 self._highest_seen = uid
                 update = self._read(item)
                 if update is not None:
-                    updates.append(update)
-            fresh = len(updates)
-            if updates:
-                processor = self.app.update_processor
-                if isinstance(processor, OrderedUpdateProcessor):
-                    await processor.prefetch([u.update_id for u in updates])
-                for update in updates:
-                    self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
-            # Telegram answers at once while an in-flight update holds the offset back: wait
-            # for progress (and let a few more finish) instead of fetching the same batch in
-            # a busy loop.
-            if self._in_flight and (fresh == 0 or len(self._in_flight) >= self.limit * 4):
+                    items.append((item, update))
+            if items:
+                await self._start([item for item, _update in items], [u for _i, u in items])
+            # Enough in hand: let some finish before taking more. And while unstored updates
+            # hold the offset back, Telegram answers at once: wait for progress instead of
+            # fetching the same batch in a busy loop.
+            crowded = len(self._in_flight) >= self.limit * 4
+            if crowded or (self._unconfirmed and not items):
                 await asyncio.wait(
                     list(self._in_flight.values()),
                     timeout=self.timeout,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
-                if self._in_flight:
+                if self._unconfirmed:
                     await self._sleep(0.05)
         await self.drain()
 

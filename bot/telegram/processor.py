@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-from bot.db.models import ProcessedUpdate
+from bot.db.models import InboxUpdate, ProcessedUpdate
 from bot.db.types import utcnow
 
 log = logging.getLogger("studybot.updates")
@@ -109,6 +109,7 @@ def malformed(update: Update) -> str | None:
 
 
 _processed = cast(Table, ProcessedUpdate.__table__)
+_inbox = cast(Table, InboxUpdate.__table__)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -148,8 +149,23 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         return None
 
     async def shutdown(self) -> None:
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        writer = self._writer
+        if writer is not None and not writer.done():
+            # Marks still waiting for the database are given a moment; what is not written
+            # stays in the inbox and is handled again at the next start.
+            await asyncio.wait({writer}, timeout=5)
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+    async def _processed_among(self, session: AsyncSession, ids: list[int]) -> set[int]:
+        return set(
+            await session.scalars(
+                select(_processed.c.update_id).where(
+                    _processed.c.update_id.in_(ids),
+                    _processed.c.processed_at > utcnow() - RETENTION,
+                )
+            )
+        )
 
     async def prefetch(self, update_ids: list[int]) -> None:
         """Look up a batch of updates about to be processed in one query."""
@@ -158,19 +174,50 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
             return
         try:
             async with self._db() as session:
-                found = set(
-                    await session.scalars(
-                        select(ProcessedUpdate.update_id).where(
-                            ProcessedUpdate.update_id.in_(ids),
-                            ProcessedUpdate.processed_at > utcnow() - RETENTION,
-                        )
-                    )
-                )
+                found = await self._processed_among(session, ids)
         except SQLAlchemyError:
             log.exception("cannot check updates %s… against processed updates", ids[0])
             return
         for update_id in ids:
             self._known[update_id] = update_id in found
+
+    async def receive(self, items: list[dict[str, Any]]) -> bool:
+        """Store a batch of received updates (JSON objects) before they are confirmed to
+        Telegram, and look them up against the processed ones, in one transaction. False
+        when they could not be stored: they must then stay unconfirmed until handled."""
+        ids = [item["update_id"] for item in items]
+        now = utcnow()
+        try:
+            async with self._db.begin() as session:
+                found = await self._processed_among(session, ids)
+                fresh = [
+                    {"update_id": item["update_id"], "payload": item, "received_at": now}
+                    for item in items
+                    if item["update_id"] not in found
+                ]
+                if fresh:
+                    module = postgresql if _dialect(session) == "postgresql" else sqlite
+                    await session.execute(module.insert(_inbox).on_conflict_do_nothing(), fresh)
+        except SQLAlchemyError:
+            log.exception("cannot store updates %s… as received", ids[0])
+            return False
+        for update_id in ids:
+            self._known[update_id] = update_id in found
+        return True
+
+    async def pending(self) -> list[dict[str, Any]]:
+        """Stored updates that were not handled to the end (the process stopped first)."""
+        try:
+            async with self._db() as session:
+                rows = await session.scalars(
+                    select(_inbox.c.payload)
+                    .where(~_inbox.c.update_id.in_(select(_processed.c.update_id)))
+                    .order_by(_inbox.c.update_id)
+                )
+                return [row for row in rows if isinstance(row, dict)]
+        except SQLAlchemyError:
+            log.exception("cannot read the updates received before the start")
+            return []
 
     async def _already_processed(self, update_id: int) -> bool:
         if update_id in self._unwritten:
@@ -202,18 +249,26 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         await asyncio.shield(written)
 
     async def _write_marks(self) -> None:
+        retry = 0.0
         while self._unwritten:
             # Let the updates finishing in this turn of the loop join the batch.
-            await asyncio.sleep(0)
+            await asyncio.sleep(retry)
             batch, self._unwritten = self._unwritten, {}
             written, self._written = self._written, None
             try:
-                await self._write(batch)
+                stored = await self._write(batch)
             finally:
                 if written is not None and not written.done():
                     written.set_result(None)
+            if stored:
+                retry = 0.0
+            else:
+                # The database is away: the updates stay done in memory (a redelivery is
+                # still recognised) and are written once it is back.
+                self._unwritten = {**batch, **self._unwritten}
+                retry = min(max(retry * 2, 1.0), 30.0)
 
-    async def _write(self, batch: dict[int, dt.datetime]) -> None:
+    async def _write(self, batch: dict[int, dt.datetime]) -> bool:
         now = max(batch.values())
         try:
             async with self._db.begin() as session:
@@ -227,6 +282,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                     ),
                     [{"update_id": u, "processed_at": at} for u, at in sorted(batch.items())],
                 )
+                await session.execute(delete(_inbox).where(_inbox.c.update_id.in_(sorted(batch))))
                 if now >= self._next_prune:
                     self._next_prune = now + PRUNE_EVERY
                     pruned = await session.execute(
@@ -239,6 +295,8 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                         log.info("forgot %d processed updates older than %s", forgotten, RETENTION)
         except SQLAlchemyError:
             log.exception("cannot record updates %s as processed", sorted(batch))
+            return False
+        return True
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if not isinstance(update, Update):

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from tests import dbutil
 from tests.fakebot import FakeBotAPI
 
 __all__ = ["BotProcess", "base_config", "deep_merge", "run_cli", "write_config"]
@@ -89,6 +90,24 @@ def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
     child.setdefault("PYTHONIOENCODING", "utf-8")
     child.update(env or {})
     return child
+
+
+def wait_handled(
+    fake: FakeBotAPI, database_url: str, *, timeout: float = 30, webhook: bool = False
+) -> None:
+    """Wait until every update sent so far was handled to the end.
+
+    A webhook delivery is answered once handled. A polled update is confirmed to Telegram
+    once the bot has stored it in its update inbox, and leaves the inbox once handled.
+    """
+    deadline = time.monotonic() + timeout
+    fake.wait_delivered(timeout=timeout)
+    if webhook:
+        return
+    while left := dbutil.scalar(database_url, "SELECT count(*) FROM update_inbox"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{left} received updates still not handled after {timeout}s")
+        time.sleep(0.02)
 
 
 class BotProcess:
@@ -209,6 +228,10 @@ class BotProcess:
         else:
             self.terminate()
         return self.start(wait_ready=wait_ready, timeout=timeout)
+
+    def wait_handled(self, timeout: float = 30) -> None:
+        """Wait until every update sent so far was handled to the end (see ``wait_handled``)."""
+        wait_handled(self.fake, self.database_url, timeout=timeout, webhook=self.webhook_mode)
 
     def log_text(self) -> str:
         if not self.log_path.exists():

@@ -169,7 +169,7 @@ def test_privileged_commands_are_refused_logged_and_change_nothing(
     group = fake_bot.group(GROUP, "授权测试群")
     for user in people.values():  # first interaction of the day: the check-in, done now
         fake_bot.send_text(user, "/help")
-    fake_bot.wait_delivered(timeout=30)
+    bot.wait_handled(timeout=30)
     time.sleep(0.5)
     start = fake_bot.mark()
     before = snapshot(url)
@@ -270,7 +270,7 @@ def test_no_command_shows_another_members_answers(
                 mark = fake_bot.mark()
                 fake_bot.send_text(user, text)
                 fake_bot.wait_for("sendMessage", since=mark, chat_id=user.id, timeout=20)
-        fake_bot.wait_delivered(timeout=30)
+        bot.wait_handled(timeout=30)
     shown = [
         (c.text or "") + str(c.params.get("reply_markup", ""))
         for c in fake_bot.calls(since=start)

@@ -127,7 +127,7 @@ def test_random_kills_lose_nothing_and_double_nothing(
         for _ in range(rng.randint(5, 20)):  # traffic keeps arriving while the bot is down
             traffic.one()
         bot.start()
-    fake_bot.wait_delivered(timeout=120)
+    bot.wait_handled(timeout=120)
     context = f"seed {SEED}, {KILLS} kills"
 
     delivered = {u["update_id"] for u in fake_bot.updates}

@@ -1,8 +1,7 @@
 """End to end: topic discussions and study reflections with the real bot process.
 
 One bot process serves the module. Each discussion test uses its own group, and waits for
-the fake server to have every injected update confirmed (the bot confirms an update only
-after handling it) before looking at the database.
+the bot to have handled every injected update before looking at the database.
 """
 
 from __future__ import annotations
@@ -104,11 +103,11 @@ def open_topic(fake: FakeBotAPI, admin: FakeUser, group: FakeChat, args: str) ->
 
 
 def reply_to(
-    fake: FakeBotAPI, user: FakeUser, group: FakeChat, topic: dict[str, Any], text: str
+    bot: BotProcess, user: FakeUser, group: FakeChat, topic: dict[str, Any], text: str
 ) -> dict[str, Any]:
-    update, message = fake.send_text(user, text, chat=group, reply_to=topic)
+    update, message = bot.fake.send_text(user, text, chat=group, reply_to=topic)
     assert update is not None, "a reply to the bot's message reaches it under privacy mode"
-    fake.wait_delivered(timeout=20)
+    bot.wait_handled(timeout=20)
     return message
 
 
@@ -149,14 +148,14 @@ def test_replies_count_once_and_the_close_thanks_the_right_people(
     assert "谈谈保密工作" in topic["text"] and "回复本条消息" in topic["text"]
     assert "至少 10 个字" in topic["text"]
 
-    counted = reply_to(fake, people["a"], group, topic, LONG)  # counts
-    reply_to(fake, people["b"], group, topic, "同意！👍👍")  # too short
-    reply_to(fake, people["c"], group, topic, LONG + "一")  # counts
-    reply_to(fake, people["c"], group, topic, "再补充一点：还要定期开展自查。")  # already counted
-    reply_to(fake, people["stranger"], group, topic, LONG)  # not registered
-    reply_to(fake, people["stranger"], group, topic, LONG + "二")
+    counted = reply_to(bot, people["a"], group, topic, LONG)  # counts
+    reply_to(bot, people["b"], group, topic, "同意！👍👍")  # too short
+    reply_to(bot, people["c"], group, topic, LONG + "一")  # counts
+    reply_to(bot, people["c"], group, topic, "再补充一点：还要定期开展自查。")  # already counted
+    reply_to(bot, people["stranger"], group, topic, LONG)  # not registered
+    reply_to(bot, people["stranger"], group, topic, LONG + "二")
     fake.replay(fake.updates[-6]["update_id"])  # a's reply delivered again
-    fake.wait_delivered(timeout=20)
+    bot.wait_handled(timeout=20)
 
     assert any("+1 积分" in t for t in private_texts(fake, people["a"], mark))
     assert any("有效字数为 0" in t for t in private_texts(fake, people["b"], mark))
@@ -184,7 +183,7 @@ def test_replies_count_once_and_the_close_thanks_the_right_people(
     assert "李四" not in text and "赵六" not in text
 
     after = fake.mark()
-    reply_to(fake, people["d"], group, topic, LONG)  # after the close
+    reply_to(bot, people["d"], group, topic, LONG)  # after the close
     assert any("已经结束" in t for t in private_texts(fake, people["d"], after))
     again = fake.mark()
     fake.send_text(people["admin"], "/discuss close", chat=group)
@@ -217,7 +216,7 @@ def test_an_edit_makes_a_short_reply_count(
     fake, url = fake_bot, module_database_url
     group = fake.group(EDIT_GROUP, "学习二群")
     topic = open_topic(fake, people["admin"], group, "学习宪法有何体会")
-    short = reply_to(fake, people["b"], group, topic, "好")
+    short = reply_to(bot, people["b"], group, topic, "好")
     assert participants(url, topic["message_id"], EDIT_GROUP) == []
     mark = fake.mark()
     fake.edit_text(people["b"], short, "学习宪法让我更加懂得依法办事的重要性")
@@ -227,7 +226,7 @@ def test_an_edit_makes_a_short_reply_count(
     # an edit of a message that replies to no topic changes nothing
     unrelated = fake.send_text(people["c"], "普通聊天消息，与讨论无关的内容", chat=group)[1]
     assert unrelated is not None
-    fake.wait_delivered(timeout=20)
+    bot.wait_handled(timeout=20)
     assert participants(url, topic["message_id"], EDIT_GROUP) == ["李四"]
 
 
@@ -237,7 +236,7 @@ def test_a_restart_keeps_the_window_and_closes_on_time(
     fake, url = fake_bot, module_database_url
     group = fake.group(RESTART_GROUP, "学习三群")
     topic = open_topic(fake, people["admin"], group, "重启也不丢 1")
-    reply_to(fake, people["d"], group, topic, LONG)
+    reply_to(bot, people["d"], group, topic, LONG)
     bot.kill()
     # the window now ends a few seconds after the restart; nothing else knows about it
     ends = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
@@ -286,7 +285,7 @@ def test_reflections_are_refused_stored_listed_and_exported(
     saved = say(a, REFLECTION)
     assert "已保存" in saved and "+2 积分" in saved
     fake.replay(fake.updates[-1]["update_id"])  # the same message delivered again
-    fake.wait_delivered(timeout=20)
+    bot.wait_handled(timeout=20)
     rows = dbutil.query(
         url, "SELECT r.text, m.name FROM reflections r JOIN members m ON m.id = r.member_id"
     )

@@ -88,7 +88,7 @@ def test_replayed_updates_have_no_second_effect(
     mark = fake_bot.mark()
     for uid in ids:
         fake_bot.replay(uid)
-    fake_bot.wait_delivered(timeout=20)  # confirmed: the process is done with them
+    bot.wait_handled(timeout=20)  # the process is done with them
     fake_bot.assert_no_call("sendMessage", since=mark, chat_id=user.id, within=0.3)
     # ...and to a fresh process that has nothing in memory: processed_updates decides.
     bot.restart()
@@ -97,7 +97,7 @@ def test_replayed_updates_have_no_second_effect(
         fake_bot.replay(uid)
     for uid in ids:
         log_line(bot, f"update={uid} kind=", contains="skipped=redelivered")
-    fake_bot.wait_delivered(timeout=20)
+    bot.wait_handled(timeout=20)
     fake_bot.assert_no_call("sendMessage", since=mark, chat_id=user.id, within=0.3)
     assert counts(module_database_url) == before
     assert len(texts(fake_bot, user.id, start)) == replies
@@ -119,7 +119,7 @@ def test_unreadable_and_impossible_updates_do_not_block_the_others(
     impossible = fake_bot.inject({"message": {"message_id": 1, "date": 0, "text": "/help"}})
     fake_bot.send_text(member, "/help")
     assert HELP_HEAD in ok_reply(fake_bot, member.id, mark).params["text"]
-    fake_bot.wait_delivered(timeout=20)
+    bot.wait_handled(timeout=20)
     log_line(bot, f"update {unreadable['update_id']} cannot be read", contains="skipped")
     log_line(bot, f"update={impossible['update_id']} ", contains="skipped=malformed")
 
@@ -204,7 +204,7 @@ def test_blocked_member_is_marked_unreachable_and_nothing_breaks(
     _wait_until(lambda: not dbutil.scalar(module_database_url, reachable, t=user.id))
     fake_bot.unblock(user)
     _wait_until(lambda: bool(dbutil.scalar(module_database_url, reachable, t=user.id)))
-    fake_bot.wait_delivered()
+    bot.wait_handled()
     # Neither notice is answered in the private chat (there is nobody to greet).
     fake_bot.assert_no_call("sendMessage", since=mark, chat_id=user.id, within=1.0)
     other = fake_bot.user(6005, first_name="Chu")

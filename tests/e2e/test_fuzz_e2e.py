@@ -388,8 +388,8 @@ def test_hostile_updates_leave_the_bot_working_and_consistent(
     for done in range(1, COUNT + 1):
         fuzzer.one()
         if done % 250 == 0:  # let the bot keep up (and real buttons exist to press)
-            fake_bot.wait_delivered(timeout=120)
-    fake_bot.wait_delivered(timeout=180)
+            bot.wait_handled(timeout=120)
+    bot.wait_handled(timeout=180)
     context = f"seed {SEED}, {COUNT} updates {sorted(fuzzer.kinds.items())}"
 
     assert bot.running, f"{context}\n{bot.log_tail()}"

@@ -293,7 +293,7 @@ def test_same_button_twice_and_redelivery_give_nothing_more(
     fake_bot.wait_for("sendMessage", since=mark, chat_id=BOB)
     replay_mark = fake_bot.mark()
     fake_bot.replay(first["update_id"])
-    fake_bot.wait_delivered()
+    bot.wait_handled()
     fake_bot.assert_no_call("sendMessage", since=replay_mark, chat_id=BOB, within=1.0)
     sends = fake_bot.calls("sendMessage", since=mark, chat_id=BOB)
     assert len(sends) == 1  # one next question, not two

@@ -18,7 +18,7 @@ from bot.db.models.materials import (
     StudySession,
 )
 from bot.db.models.members import Chat, Department, Member, MemberRole, PendingInput, StartPrompt
-from bot.db.models.ops import Claim, ProcessedUpdate
+from bot.db.models.ops import Claim, InboxUpdate, ProcessedUpdate
 from bot.db.models.points import AuditEntry, LedgerEntry
 from bot.db.models.quiz import Answer, AttemptQuestion, QuizAttempt, ReviewCard
 from bot.db.models.rollups import MemberMonth, QuestionMonth, RollupState
@@ -36,6 +36,7 @@ __all__ = [
     "Discussion",
     "DiscussionParticipant",
     "DiscussionReply",
+    "InboxUpdate",
     "LedgerEntry",
     "LiveQuestion",
     "LiveRound",

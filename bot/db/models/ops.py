@@ -1,4 +1,5 @@
-"""Operational state: processed updates (redelivery guard) and claims of scheduled work."""
+"""Operational state: received and processed updates (the redelivery guard) and claims of
+scheduled work."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db.models.base import Base
+from bot.db.models.base import Base, JSONType
 from bot.db.types import UTCDateTime, utcnow
 
 
@@ -18,6 +19,18 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class InboxUpdate(Base):
+    """An update received by long polling and not yet handled to the end: stored before it
+    is confirmed to Telegram, deleted when it is recorded as processed, and handled again
+    at start-up if the process stopped in between."""
+
+    __tablename__ = "update_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict] = mapped_column(JSONType)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Claim(Base):
