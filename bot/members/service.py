@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -98,19 +98,27 @@ _departments = cast(Table, Department.__table__)
 _member_roles = cast(Table, MemberRole.__table__)
 
 # Everything ``load_actor`` needs in one statement, built once: it runs for every update.
+_ACTOR_COLUMNS = (
+    _members.c.telegram_id,
+    _members.c.id,
+    _members.c.name,
+    _members.c.language,
+    _departments.c.name.label("department"),
+    select(func.aggregate_strings(_member_roles.c.role, ","))
+    .where(_member_roles.c.member_id == _members.c.id)
+    .scalar_subquery()
+    .label("roles"),
+)
+_ACTOR_FROM = _members.outerjoin(_departments, _departments.c.id == _members.c.department_id)
 _ACTOR = (
-    select(
-        _members.c.id,
-        _members.c.name,
-        _members.c.language,
-        _departments.c.name.label("department"),
-        select(func.aggregate_strings(_member_roles.c.role, ","))
-        .where(_member_roles.c.member_id == _members.c.id)
-        .scalar_subquery()
-        .label("roles"),
-    )
-    .select_from(_members.outerjoin(_departments, _departments.c.id == _members.c.department_id))
+    select(*_ACTOR_COLUMNS)
+    .select_from(_ACTOR_FROM)
     .where(_members.c.telegram_id == bindparam("telegram_id"))
+)
+_ACTORS = (
+    select(*_ACTOR_COLUMNS)
+    .select_from(_ACTOR_FROM)
+    .where(_members.c.telegram_id.in_(bindparam("telegram_ids", expanding=True)))
 )
 _SET_LANGUAGE = (
     update(_members)
@@ -118,11 +126,20 @@ _SET_LANGUAGE = (
     .values(language=bindparam("language"))
 )
 
+# A member as read by ``_ACTOR`` (None: nobody registered under that Telegram id).
+ActorRow = Any
 
-async def load_actor(
-    session: AsyncSession, config: Config, telegram_id: int, language_code: str | None
+
+async def actor_rows(session: AsyncSession, telegram_ids: list[int]) -> dict[int, ActorRow]:
+    """The rows ``actor_of`` needs for several people at once (strangers are left out)."""
+    rows = await session.execute(_ACTORS, {"telegram_ids": sorted(set(telegram_ids))})
+    return {row.telegram_id: row for row in rows}
+
+
+def actor_of(
+    config: Config, telegram_id: int, language_code: str | None, row: ActorRow | None
 ) -> Actor:
-    row = (await session.execute(_ACTOR, {"telegram_id": telegram_id})).first()
+    """The person behind an update, from their member row (None for a stranger)."""
     roles: set[str] = set()
     if telegram_id in config.admins:
         roles.add("admin")
@@ -137,11 +154,28 @@ async def load_actor(
     if row.roles:
         roles.update(row.roles.split(","))
     roles.add("staff")
-    stored = row.language
-    locale = resolve_locale(language_code or stored, config.locale)
-    if language_code and stored != language_code[:8]:
-        await session.execute(_SET_LANGUAGE, {"member_id": row.id, "language": language_code[:8]})
+    locale = resolve_locale(language_code or row.language, config.locale)
     return Actor(telegram_id, row.id, row.name, row.department, frozenset(roles), locale)
+
+
+def language_changed(row: ActorRow | None, language_code: str | None) -> bool:
+    """Whether the member's Telegram language differs from the one stored."""
+    return bool(row is not None and language_code and row.language != language_code[:8])
+
+
+async def remember_language(session: AsyncSession, member_id: int, language_code: str) -> None:
+    await session.execute(_SET_LANGUAGE, {"member_id": member_id, "language": language_code[:8]})
+
+
+async def load_actor(
+    session: AsyncSession, config: Config, telegram_id: int, language_code: str | None
+) -> Actor:
+    row = (await session.execute(_ACTOR, {"telegram_id": telegram_id})).first()
+    actor = actor_of(config, telegram_id, language_code, row)
+    if language_changed(row, language_code) and actor.member_id is not None:
+        assert language_code is not None
+        await remember_language(session, actor.member_id, language_code)
+    return actor
 
 
 async def sync_departments(session: AsyncSession, config: Config) -> None:

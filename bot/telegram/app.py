@@ -26,7 +26,7 @@ from bot.telegram.commands import register_commands
 from bot.telegram.common import STARTUP_HOOKS
 from bot.telegram.context import StudyContext
 from bot.telegram.http import AiohttpRequest
-from bot.telegram.middleware import before_handlers
+from bot.telegram.middleware import before_handlers, prefetch_actors
 from bot.telegram.polling import SafePoller
 from bot.telegram.processor import OrderedUpdateProcessor
 from bot.telegram.sender import BotSender
@@ -49,13 +49,15 @@ FEATURES: list[str] = [
 
 
 def build_application(config: Config, db: async_sessionmaker[AsyncSession]) -> Application:  # type: ignore[type-arg]
+    processor = OrderedUpdateProcessor(256, db)
+    processor.batch_hooks.append(prefetch_actors)
     builder = (
         ApplicationBuilder()
         .token(config.token)
         .base_url(config.telegram.base_url)
         .base_file_url(config.telegram.base_file_url)
         .context_types(ContextTypes(context=StudyContext))
-        .concurrent_updates(OrderedUpdateProcessor(256, db))
+        .concurrent_updates(processor)
         .request(AiohttpRequest(connection_pool_size=64, pool_timeout=30))
         .get_updates_request(AiohttpRequest(connection_pool_size=2, pool_timeout=30))
         .updater(None)

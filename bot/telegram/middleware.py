@@ -4,19 +4,28 @@ and their language, and records the daily check-in on the first interaction of t
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.db.models import Chat
 from bot.db.types import utcnow
-from bot.members.service import daily_checkin, load_actor
+from bot.members.service import (
+    ActorRow,
+    actor_of,
+    actor_rows,
+    daily_checkin,
+    language_changed,
+    load_actor,
+)
 from bot.telegram.context import StudyContext
-from bot.telegram.processor import note_member
+from bot.telegram.processor import note_member, sender_of
 
 log = logging.getLogger("studybot.middleware")
 
@@ -87,10 +96,45 @@ async def guard_groups(update: Update, context: StudyContext) -> None:
     raise ApplicationHandlerStop
 
 
+# Member rows read while a polled batch was stored (``OrderedUpdateProcessor.batch_hooks``),
+# by update id: the update's handling then needs no transaction of its own to know its actor.
+_prefetched: dict[int, tuple[int, ActorRow | None]] = {}
+
+
+async def prefetch_actors(session: AsyncSession, items: list[dict[str, Any]]) -> None:
+    senders = {item["update_id"]: sender_of(item) for item in items}
+    rows = await actor_rows(session, [s for s in senders.values() if s is not None])
+    if len(_prefetched) > 10_000:  # updates that were skipped never collect theirs
+        _prefetched.clear()
+    for update_id, sender in senders.items():
+        if sender is not None:
+            _prefetched[update_id] = (sender, rows.get(sender))
+
+
+def _known_actor(update: Update, context: StudyContext, user: User) -> bool:
+    """Take the actor read with the update's batch when nothing needs writing."""
+    prefetched = _prefetched.pop(update.update_id, None)
+    if prefetched is None or prefetched[0] != user.id:
+        return False
+    row = prefetched[1]
+    if language_changed(row, user.language_code):
+        return False
+    actor = actor_of(context.config, user.id, user.language_code, row)
+    if actor.member_id is not None and update.poll is None:
+        day = utcnow().astimezone(context.config.tz).date().isoformat()
+        if (actor.member_id, day) not in _checked_in:
+            return False
+    context.actor = actor
+    note_member(actor.member_id)
+    return True
+
+
 async def before_handlers(update: Update, context: StudyContext) -> None:
     await guard_groups(update, context)
     user = update.effective_user
     if user is None or user.is_bot:
+        return
+    if _known_actor(update, context, user):
         return
     async with context.db.begin() as session:
         actor = await load_actor(session, context.config, user.id, user.language_code)

@@ -138,6 +138,7 @@ class SafePoller:
         if updates:
             log.info("handling %d update(s) received before the restart", len(updates))
             await processor.prefetch([u.update_id for u in updates])
+            processor.hold(items)
         for update in updates:
             self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
 

@@ -19,7 +19,8 @@ import datetime as dt
 import logging
 import time
 import weakref
-from collections.abc import Awaitable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, cast
 
@@ -112,6 +113,19 @@ _processed = cast(Table, ProcessedUpdate.__table__)
 _inbox = cast(Table, InboxUpdate.__table__)
 
 
+BatchHook = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
+
+
+def sender_of(item: dict[str, Any]) -> int | None:
+    """The Telegram id of the person behind a raw update (JSON object), if any."""
+    for key, value in item.items():
+        if key != "update_id" and isinstance(value, dict):
+            user = value.get("from") or value.get("user")
+            if isinstance(user, dict) and isinstance(user.get("id"), int):
+                return int(user["id"])
+    return None
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
@@ -144,6 +158,12 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         self._unwritten: dict[int, dt.datetime] = {}
         self._written: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # Run inside the transaction that stores a polled batch, with the updates that are
+        # their sender's first in the batch while none of the sender's is still in hand
+        # (so what they read is what the update's handling would read).
+        self.batch_hooks: list[BatchHook] = []
+        self._senders: dict[int, int] = {}  # update id -> sender, for updates in hand
+        self._in_hand: Counter[int] = Counter()  # sender -> updates in hand
 
     async def initialize(self) -> None:
         return None
@@ -187,23 +207,47 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         when they could not be stored: they must then stay unconfirmed until handled."""
         ids = [item["update_id"] for item in items]
         now = utcnow()
+        firsts = self._firsts(items)
+        self.hold(items)  # in hand until processed, whether stored or not
         try:
             async with self._db.begin() as session:
                 found = await self._processed_among(session, ids)
-                fresh = [
-                    {"update_id": item["update_id"], "payload": item, "received_at": now}
-                    for item in items
-                    if item["update_id"] not in found
-                ]
+                fresh = [item for item in items if item["update_id"] not in found]
                 if fresh:
                     module = postgresql if _dialect(session) == "postgresql" else sqlite
-                    await session.execute(module.insert(_inbox).on_conflict_do_nothing(), fresh)
+                    await session.execute(
+                        module.insert(_inbox).on_conflict_do_nothing(),
+                        [
+                            {"update_id": item["update_id"], "payload": item, "received_at": now}
+                            for item in fresh
+                        ],
+                    )
+                firsts = [item for item in firsts if item["update_id"] not in found]
+                for hook in self.batch_hooks if firsts else ():
+                    await hook(session, firsts)
         except SQLAlchemyError:
             log.exception("cannot store updates %s… as received", ids[0])
             return False
         for update_id in ids:
             self._known[update_id] = update_id in found
         return True
+
+    def hold(self, items: list[dict[str, Any]]) -> None:
+        """Count these updates as in hand for their senders until they are processed."""
+        for item in items:
+            sender = sender_of(item)
+            if sender is not None and item["update_id"] not in self._senders:
+                self._senders[item["update_id"]] = sender
+                self._in_hand[sender] += 1
+
+    def _firsts(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each sender's first update of the batch, unless one of theirs is still in hand."""
+        firsts: dict[int, dict[str, Any]] = {}
+        for item in items:
+            sender = sender_of(item)
+            if sender is not None and sender not in firsts and not self._in_hand[sender]:
+                firsts[sender] = item
+        return list(firsts.values())
 
     async def pending(self) -> list[dict[str, Any]]:
         """Stored updates that were not handled to the end (the process stopped first)."""
@@ -365,3 +409,8 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
             _CURRENT.reset(token)
             if lock is not None:
                 lock.release()
+            sender = self._senders.pop(update.update_id, None)
+            if sender is not None:
+                self._in_hand[sender] -= 1
+                if self._in_hand[sender] <= 0:
+                    del self._in_hand[sender]

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
 
-from bot.db.models import ProcessedUpdate
+from bot.db.models import InboxUpdate, ProcessedUpdate
 from bot.db.types import utcnow
-from bot.telegram.processor import RETENTION, OrderedUpdateProcessor, malformed
+from bot.telegram.processor import RETENTION, OrderedUpdateProcessor, malformed, sender_of
 
 
 async def test_redelivery_window_and_pruning(db: async_sessionmaker[AsyncSession]) -> None:
@@ -70,9 +70,9 @@ async def test_batched_lookup_and_marks_finishing_together_share_one_write(
     batches: list[list[int]] = []
     write = processor._write
 
-    async def counting(batch: dict[int, dt.datetime]) -> None:
+    async def counting(batch: dict[int, dt.datetime]) -> bool:
         batches.append(sorted(batch))
-        await write(batch)
+        return await write(batch)
 
     processor._write = counting  # type: ignore[method-assign]
     await asyncio.gather(*(processor._mark_processed(u) for u in (11, 12, 13)))
@@ -86,3 +86,62 @@ async def test_batched_lookup_and_marks_finishing_together_share_one_write(
     assert await fresh._already_processed(11) and not await fresh._already_processed(14)
     assert await fresh._already_processed(13)  # not prefetched: looked up on its own
     await processor.shutdown()
+
+
+async def test_batch_hooks_see_each_senders_first_update_unless_one_is_in_hand(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    processor = OrderedUpdateProcessor(4, db)
+    seen: list[list[int]] = []
+
+    async def hook(session: AsyncSession, items: list[dict]) -> None:
+        seen.append([item["update_id"] for item in items])
+
+    processor.batch_hooks.append(hook)
+
+    def message(update_id: int, sender: int) -> dict:
+        chat = {"id": sender, "type": "private"}
+        user = {"id": sender, "is_bot": False, "first_name": "A"}
+        return {"update_id": update_id, "message": {"message_id": 1, "chat": chat, "from": user}}
+
+    def press(update_id: int, sender: int) -> dict:
+        user = {"id": sender, "is_bot": False, "first_name": "B"}
+        return {"update_id": update_id, "callback_query": {"id": "q", "from": user}}
+
+    assert sender_of(press(9, 7)) == 7 and sender_of({"update_id": 1}) is None
+    assert await processor.receive([message(1, 5), message(2, 5), press(3, 7)])
+    # 2 follows 1 from the same sender: what 1 changes, 2 must read for itself.
+    assert seen == [[1, 3]]
+    async with db() as session:
+        stored = set(await session.scalars(select(InboxUpdate.update_id)))
+    assert stored == {1, 2, 3}
+    # Sender 5 still has updates in hand: nothing is read ahead for them.
+    assert await processor.receive([message(4, 5), message(5, 8)])
+    assert seen[-1] == [5]
+    assert [u["update_id"] for u in await processor.pending()] == [1, 2, 3, 4, 5]
+    await processor._mark_processed(1)
+    assert [u["update_id"] for u in await processor.pending()] == [2, 3, 4, 5]
+    await processor.shutdown()
+
+
+async def test_a_mark_that_cannot_be_written_is_kept_and_written_later(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    processor = OrderedUpdateProcessor(4, db)
+    write = processor._write
+    failures = [1]
+
+    async def flaky(batch: dict[int, dt.datetime]) -> bool:
+        if failures:
+            failures.pop()
+            return False  # as when the database is away
+        return await write(batch)
+
+    processor._write = flaky  # type: ignore[method-assign]
+    await processor._mark_processed(21)  # the update is done even though not yet written
+    assert await processor._already_processed(21)
+    assert processor._writer is not None
+    await asyncio.wait_for(processor._writer, timeout=10)  # written on the retry
+    async with db() as session:
+        ids = set(await session.scalars(select(ProcessedUpdate.update_id)))
+    assert ids == {21}
