@@ -41,6 +41,9 @@ log = logging.getLogger("studybot.updates")
 # two days of memory catch every redelivery and never mistake a new update for an old one.
 RETENTION = dt.timedelta(days=2)
 PRUNE_EVERY = dt.timedelta(hours=1)
+# How long the mark of an update from the inbox may wait for company (a received batch or
+# other marks) before it is written on its own.
+MARK_DELAY = 0.02
 
 # What the handlers learnt about the update in hand, for its log line. Handlers run in the
 # task that awaits them here, so they see the dict of their own update.
@@ -158,6 +161,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         self._unwritten: dict[int, dt.datetime] = {}
         self._written: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._stored: set[int] = set()  # in the inbox, not yet processed
         # Run inside the transaction that stores a polled batch, with the updates that are
         # their sender's first in the batch while none of the sender's is still in hand
         # (so what they read is what the update's handling would read).
@@ -209,8 +213,13 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
         now = utcnow()
         firsts = self._firsts(items)
         self.hold(items)  # in hand until processed, whether stored or not
+        # Finished updates waiting to be recorded go in the same transaction.
+        marks, self._unwritten = self._unwritten, {}
+        written, self._written = self._written, None
         try:
             async with self._db.begin() as session:
+                if marks:
+                    await self._record_marks(session, marks)
                 found = await self._processed_among(session, ids)
                 fresh = [item for item in items if item["update_id"] not in found]
                 if fresh:
@@ -227,9 +236,18 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                     await hook(session, firsts)
         except SQLAlchemyError:
             log.exception("cannot store updates %s… as received", ids[0])
+            if marks:  # written by the writer once the database is back
+                self._unwritten = {**marks, **self._unwritten}
+                self._schedule_write(1.0)
             return False
+        finally:
+            # As with the writer: whoever waits goes on, written or kept in memory.
+            if written is not None and not written.done():
+                written.set_result(None)
         for update_id in ids:
             self._known[update_id] = update_id in found
+            if update_id not in found:
+                self._stored.add(update_id)
         return True
 
     def hold(self, items: list[dict[str, Any]]) -> None:
@@ -283,20 +301,31 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
             return False
 
     async def _mark_processed(self, update_id: int) -> None:
-        """Remember the update as handled; returns once that is written."""
+        """Remember the update as handled. An update stored in the inbox is done at once: its
+        mark is written soon (with the next batch received, or on its own a moment later),
+        and until then the inbox keeps it for a restart. Any other update waits until its
+        mark is written, as Telegram is told about it only after that."""
         self._unwritten[update_id] = utcnow()
         if self._written is None:
             self._written = asyncio.get_running_loop().create_future()
         written = self._written
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_marks())
-        await asyncio.shield(written)
+        stored = update_id in self._stored
+        self._stored.discard(update_id)
+        self._schedule_write(MARK_DELAY if stored else 0.0)
+        if not stored:
+            await asyncio.shield(written)
 
-    async def _write_marks(self) -> None:
-        retry = 0.0
+    def _schedule_write(self, delay: float = 0.0) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_marks(delay))
+
+    async def _write_marks(self, delay: float = 0.0) -> None:
+        retry = delay
         while self._unwritten:
-            # Let the updates finishing in this turn of the loop join the batch.
+            # Let the updates finishing meanwhile join the batch.
             await asyncio.sleep(retry)
+            if not self._unwritten:  # a received batch took them along
+                break
             batch, self._unwritten = self._unwritten, {}
             written, self._written = self._written, None
             try:
@@ -305,7 +334,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                 if written is not None and not written.done():
                     written.set_result(None)
             if stored:
-                retry = 0.0
+                retry = delay
             else:
                 # The database is away: the updates stay done in memory (a redelivery is
                 # still recognised) and are written once it is back.
@@ -313,34 +342,35 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                 retry = min(max(retry * 2, 1.0), 30.0)
 
     async def _write(self, batch: dict[int, dt.datetime]) -> bool:
-        now = max(batch.values())
         try:
             async with self._db.begin() as session:
-                # An id Telegram used before (see RETENTION) is remembered afresh.
-                module = postgresql if _dialect(session) == "postgresql" else sqlite
-                stmt = module.insert(_processed)
-                await session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[_processed.c.update_id],
-                        set_={"processed_at": stmt.excluded.processed_at},
-                    ),
-                    [{"update_id": u, "processed_at": at} for u, at in sorted(batch.items())],
-                )
-                await session.execute(delete(_inbox).where(_inbox.c.update_id.in_(sorted(batch))))
-                if now >= self._next_prune:
-                    self._next_prune = now + PRUNE_EVERY
-                    pruned = await session.execute(
-                        delete(ProcessedUpdate).where(
-                            ProcessedUpdate.processed_at < now - RETENTION
-                        )
-                    )
-                    forgotten = getattr(pruned, "rowcount", 0)
-                    if forgotten:
-                        log.info("forgot %d processed updates older than %s", forgotten, RETENTION)
+                await self._record_marks(session, batch)
         except SQLAlchemyError:
             log.exception("cannot record updates %s as processed", sorted(batch))
             return False
         return True
+
+    async def _record_marks(self, session: AsyncSession, batch: dict[int, dt.datetime]) -> None:
+        now = max(batch.values())
+        # An id Telegram used before (see RETENTION) is remembered afresh.
+        module = postgresql if _dialect(session) == "postgresql" else sqlite
+        stmt = module.insert(_processed)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[_processed.c.update_id],
+                set_={"processed_at": stmt.excluded.processed_at},
+            ),
+            [{"update_id": u, "processed_at": at} for u, at in sorted(batch.items())],
+        )
+        await session.execute(delete(_inbox).where(_inbox.c.update_id.in_(sorted(batch))))
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY
+            pruned = await session.execute(
+                delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - RETENTION)
+            )
+            forgotten = getattr(pruned, "rowcount", 0)
+            if forgotten:
+                log.info("forgot %d processed updates older than %s", forgotten, RETENTION)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if not isinstance(update, Update):

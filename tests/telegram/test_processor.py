@@ -119,8 +119,18 @@ async def test_batch_hooks_see_each_senders_first_update_unless_one_is_in_hand(
     assert await processor.receive([message(4, 5), message(5, 8)])
     assert seen[-1] == [5]
     assert [u["update_id"] for u in await processor.pending()] == [1, 2, 3, 4, 5]
-    await processor._mark_processed(1)
+    await processor._mark_processed(1)  # done at once: the inbox keeps it until written
+    assert await processor._already_processed(1)
+    assert processor._writer is not None
+    await asyncio.wait_for(processor._writer, timeout=5)
     assert [u["update_id"] for u in await processor.pending()] == [2, 3, 4, 5]
+    # A mark waiting to be written goes along with the next batch received.
+    await processor._mark_processed(2)
+    assert await processor.receive([message(6, 9)])
+    assert [u["update_id"] for u in await processor.pending()] == [3, 4, 5, 6]
+    async with db() as session:
+        done = set(await session.scalars(select(ProcessedUpdate.update_id)))
+    assert done == {1, 2}
     await processor.shutdown()
 
 
