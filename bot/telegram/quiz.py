@@ -18,12 +18,14 @@ import asyncio
 import datetime as dt
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import MessageLimit
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.core.answers import letter
+from bot.db.inline import run_inline
 from bot.i18n import N_, Translator
 from bot.quiz import service
 from bot.quiz.service import AnswerOutcome, QuestionView, StartResult, Summary
@@ -347,15 +349,19 @@ async def _start(
     actor = context.actor
     assert actor is not None and actor.member_id is not None
     chat = update.effective_chat
+    member_id = actor.member_id
     async with context.db.begin() as session:
-        result = await service.start_quiz(
+        result = await run_inline(
             session,
-            context.config,
-            actor.member_id,
-            mode=mode,
-            bank_slug=bank_slug,
-            telegram_id=actor.telegram_id,
-            chat_id=chat.id if chat else None,
+            lambda s: service.start_quiz(
+                s,
+                context.config,
+                member_id,
+                mode=mode,
+                bank_slug=bank_slug,
+                telegram_id=actor.telegram_id,
+                chat_id=chat.id if chat else None,
+            ),
         )
     await render_start(update, context, result)
 
@@ -417,23 +423,27 @@ async def quiz_button(update: Update, context: StudyContext) -> None:
         return
     config = context.config
     member_id = actor.member_id
-    async with context.db.begin() as session:
+    telegram_id = actor.telegram_id
+
+    async def press(session: AsyncSession) -> AnswerOutcome:
         if action[:1] == "a" and index is not None:
-            outcome = await service.answer_choice(
-                session, config, member_id, aq_id, index, telegram_id=actor.telegram_id
+            return await service.answer_choice(
+                session, config, member_id, aq_id, index, telegram_id=telegram_id
             )
-        elif action[:1] == "t" and index is not None:
-            outcome = await service.toggle_option(session, member_id, aq_id, index)
-        elif action == "s":
-            outcome = await service.submit_multiple(
-                session, config, member_id, aq_id, telegram_id=actor.telegram_id
+        if action[:1] == "t" and index is not None:
+            return await service.toggle_option(session, member_id, aq_id, index)
+        if action == "s":
+            return await service.submit_multiple(
+                session, config, member_id, aq_id, telegram_id=telegram_id
             )
-        elif action in ("y", "n"):
-            outcome = await service.answer_judge(
-                session, config, member_id, aq_id, action == "y", telegram_id=actor.telegram_id
+        if action in ("y", "n"):
+            return await service.answer_judge(
+                session, config, member_id, aq_id, action == "y", telegram_id=telegram_id
             )
-        else:
-            outcome = AnswerOutcome("invalid")
+        return AnswerOutcome("invalid")
+
+    async with context.db.begin() as session:
+        outcome = await run_inline(session, press)
     if outcome.status == "toggled" and outcome.question is not None:
         await query.answer()
         try:
@@ -475,14 +485,13 @@ async def blank_reply(update: Update, context: StudyContext, payload: dict) -> N
     aq_id = payload.get("aq")
     if not isinstance(aq_id, int):
         return
+    member_id, text = actor.member_id, message.text
     async with context.db.begin() as session:
-        outcome = await service.answer_blank(
+        outcome = await run_inline(
             session,
-            context.config,
-            actor.member_id,
-            aq_id,
-            message.text,
-            telegram_id=actor.telegram_id,
+            lambda s: service.answer_blank(
+                s, context.config, member_id, aq_id, text, telegram_id=actor.telegram_id
+            ),
         )
     if outcome.status == "invalid":
         await reply(update, context, _("Please reply with your answer as text."))
