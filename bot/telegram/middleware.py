@@ -14,9 +14,11 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
+from bot.db.inline import run_inline
 from bot.db.models import Chat
 from bot.db.types import utcnow
 from bot.members.service import (
+    Actor,
     ActorRow,
     actor_of,
     actor_rows,
@@ -136,17 +138,23 @@ async def before_handlers(update: Update, context: StudyContext) -> None:
         return
     if _known_actor(update, context, user):
         return
-    async with context.db.begin() as session:
-        actor = await load_actor(session, context.config, user.id, user.language_code)
-        context.actor = actor
-        note_member(actor.member_id)
+    config = context.config
+    day = utcnow().astimezone(config.tz).date().isoformat()
+
+    async def resolve(session: AsyncSession) -> tuple[Actor, bool]:
+        """The actor, and whether today's check-in is recorded (now or before)."""
+        actor = await load_actor(session, config, user.id, user.language_code)
         if actor.member_id is None or update.poll is not None:
-            return
-        day = utcnow().astimezone(context.config.tz).date().isoformat()
-        key = (actor.member_id, day)
-        if key in _checked_in:
-            return
-        await daily_checkin(session, context.config, actor.member_id)
-    _checked_in.add(key)
-    if len(_checked_in) > 100_000:
-        _checked_in.clear()
+            return actor, False
+        if (actor.member_id, day) not in _checked_in:
+            await daily_checkin(session, config, actor.member_id)
+        return actor, True
+
+    async with context.db.begin() as session:
+        actor, checked_in = await run_inline(session, resolve)
+    context.actor = actor
+    note_member(actor.member_id)
+    if checked_in and actor.member_id is not None:
+        _checked_in.add((actor.member_id, day))
+        if len(_checked_in) > 100_000:
+            _checked_in.clear()
