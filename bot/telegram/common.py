@@ -105,9 +105,15 @@ async def call(context: StudyContext, method: str, **params: Any) -> Any:
 
 
 async def say_quickly(
-    update: Update, context: StudyContext, text: str, *, keyboard: Keyboard | None = None
+    update: Update,
+    context: StudyContext,
+    text: str,
+    *,
+    keyboard: Keyboard | None = None,
+    reply_to: int | None = None,
 ) -> None:
-    """``reply`` for hot paths: the same message, without reading the sent message back."""
+    """``reply`` for hot paths: the same message, without reading the sent message back.
+    ``reply_to`` quotes a message of the chat (sent anyway if it is gone)."""
     chat = update.effective_chat
     if chat is None:
         return
@@ -118,6 +124,9 @@ async def say_quickly(
         text=text,
         reply_markup=keyboard_json(keyboard),
         link_preview_options=_NO_PREVIEW,
+        reply_parameters=(
+            {"message_id": reply_to, "allow_sending_without_reply": True} if reply_to else None
+        ),
     )
 
 

@@ -312,32 +312,41 @@ async def _edit_answered(update: Update, context: StudyContext, text: str) -> bo
     return True
 
 
+async def _follow_up(update: Update, context: StudyContext, outcome: AnswerOutcome) -> None:
+    """The next question, or the summary when the quiz is over."""
+    if outcome.next_question is not None:
+        await send_question(update, context, outcome.next_question)
+    elif outcome.summary is not None:
+        await say_quickly(update, context, summary_text(context.tr, outcome.summary))
+
+
 async def render_answer(
     update: Update, context: StudyContext, outcome: AnswerOutcome, *, edit: bool
 ) -> None:
     """A pressed question becomes its verdict in place (buttons gone, the member's choice,
     right or wrong, the correct answer, the explanation, the points) while the press is
-    acknowledged; a typed answer gets the verdict as a reply. The next question or the
-    summary follows."""
+    acknowledged and the next question or the summary is sent: the three calls do not
+    depend on each other and go out together. A typed answer gets the verdict as a reply,
+    then what follows."""
     _ = context.tr
     verdict = feedback_text(_, outcome)
-    shown = False
-    if update.callback_query is not None:
-        toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
-        acknowledged = _answer_query(update, context, toast)
-        if edit:
-            answered = f"{answered_text(_, outcome)}\n\n{verdict}"
-            _ignored, shown = await asyncio.gather(
-                acknowledged, _edit_answered(update, context, answered)
-            )
-        else:
-            await acknowledged
-    if not shown:
+    toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
+    query = update.callback_query
+    if query is None or not edit:
+        if query is not None:
+            await _answer_query(update, context, toast)
         await say_quickly(update, context, verdict)
-    if outcome.next_question is not None:
-        await send_question(update, context, outcome.next_question)
-    elif outcome.summary is not None:
-        await say_quickly(update, context, summary_text(_, outcome.summary))
+        await _follow_up(update, context, outcome)
+        return
+    answered = f"{answered_text(_, outcome)}\n\n{verdict}"
+    _ignored, shown, _done = await asyncio.gather(
+        _answer_query(update, context, toast),
+        _edit_answered(update, context, answered),
+        _follow_up(update, context, outcome),
+    )
+    if not shown and query.message is not None:
+        # The question could not be edited (too old): the verdict answers it as a reply.
+        await say_quickly(update, context, verdict, reply_to=query.message.message_id)
 
 
 # --- handlers -------------------------------------------------------------------------------

@@ -315,10 +315,14 @@ def test_verdict_is_sent_when_the_question_cannot_be_edited(
     fake_bot.fail("editMessageText", status=400, description="Bad Request: message can't be edited")
     mark = fake_bot.mark()
     fake_bot.press(bob, message, data=fake_bot.buttons(message)[0][1])
-    verdict, follow = (
-        c.params["text"] for c in fake_bot.wait_for_count("sendMessage", 2, since=mark, chat_id=BOB)
-    )
-    assert verdict.startswith(("✅ 回答正确", "❌ 回答错误")) and "正确答案：" in verdict
+    sent = fake_bot.wait_for_count("sendMessage", 2, since=mark, chat_id=BOB)
+    verdicts = [c for c in sent if c.params.get("reply_parameters")]
+    assert len(verdicts) == 1  # the verdict answers the question it judges
+    verdict = verdicts[0]
+    assert verdict.params["reply_parameters"]["message_id"] == message["message_id"]
+    assert verdict.params["text"].startswith(("✅ 回答正确", "❌ 回答错误"))
+    assert "正确答案：" in verdict.params["text"]
+    (follow,) = (c.params["text"] for c in sent if c is not verdict)
     assert HEADER.match(follow) or "得分：" in follow
     assert fake_bot.calls("editMessageText", since=mark, chat_id=BOB)[0].status == 400
 
