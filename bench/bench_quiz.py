@@ -5,7 +5,9 @@
     python -m bench.bench_quiz --database-url postgresql://postgres@127.0.0.1/postgres
 
 N simulated members do ``/quiz`` at the same moment through the fake Bot API over HTTP and
-answer every question as soon as it arrives (5 answers each). Measured, in the same run and
+answer every question as soon as it arrives (5 answers each). With few members this repeats
+in waves of N new members (each wave once the previous one has finished) until about 1,000
+answers are measured; every contender gets the same waves. Measured, in the same run and
 against the same fake server:
 
 - **studybot**: the real ``studybot run`` process (migrations, middleware, ordered update
@@ -272,17 +274,32 @@ def measure(
     is_summary: Callable[[str], bool],
     seed: int,
     pid: int | None = None,
+    waves: int = 1,
 ) -> Result:
-    rng = random.Random(seed)
-    users = [fake.user(first_id + i, f"M{i}", language_code="zh-hans") for i in range(count)]
-    cpu_before = process_cpu(pid)
-    members, seconds = drive(fake, users, is_question=is_question, is_summary=is_summary, rng=rng)
-    cpu_after = process_cpu(pid)
-    turn = [t for m in members for t in m.turn[1:]]  # the answers' turns (not /quiz)
-    first = [t for m in members for t in m.first[1:]]
-    answers = sum(m.answers for m in members)
-    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return Result(name, count, answers, seconds, turn, first, cpu)
+    """``waves`` times, ``count`` new members at once (each wave starts when the previous
+    one has finished); the figures are over all waves."""
+    answers, seconds, cpu = 0, 0.0, 0.0
+    turn: list[float] = []
+    first: list[float] = []
+    for wave in range(waves):
+        rng = random.Random(seed + wave)
+        start = first_id + wave * count
+        users = [fake.user(start + i, f"M{i}", language_code="zh-hans") for i in range(count)]
+        cpu_before = process_cpu(pid)
+        members, took = drive(fake, users, is_question=is_question, is_summary=is_summary, rng=rng)
+        cpu_after = process_cpu(pid)
+        turn += [t for m in members for t in m.turn[1:]]  # the answers' turns (not /quiz)
+        first += [t for m in members for t in m.first[1:]]
+        answers += sum(m.answers for m in members)
+        seconds += took
+        if cpu_before is not None and cpu_after is not None:
+            cpu += cpu_after - cpu_before
+    return Result(name, count, answers, seconds, turn, first, cpu if pid is not None else None)
+
+
+def waves_for(count: int) -> int:
+    """Enough waves for about 1,000 answers: short runs are at the mercy of a busy machine."""
+    return max(1, -(-1000 // (count * ANSWERS_PER_MEMBER)))
 
 
 # --- setting up each contender -------------------------------------------------------------
@@ -327,7 +344,7 @@ def bare_questions(text: str) -> bool:
     return text == "Question"
 
 
-def run_simple(kind: str, count: int, workdir: Path, seed: int) -> Result:
+def run_simple(kind: str, count: int, workdir: Path, seed: int, waves: int = 1) -> Result:
     """The bare PTB bot or the echo client against a fresh fake server."""
     from tests.fakebot import FakeBotAPI
 
@@ -359,6 +376,7 @@ def run_simple(kind: str, count: int, workdir: Path, seed: int) -> Result:
                 is_summary=lambda _t: False,
                 seed=seed,
                 pid=proc.pid,
+                waves=waves,
             )
         finally:
             _stop(proc)
@@ -412,7 +430,9 @@ def _pg_scratch(server_url: str) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
-def run_studybot(count: int, workdir: Path, seed: int, database_url: str | None) -> Result:
+def run_studybot(
+    count: int, workdir: Path, seed: int, database_url: str | None, waves: int = 1
+) -> Result:
     import yaml
 
     from tests.fakebot import FakeBotAPI
@@ -423,7 +443,9 @@ def run_studybot(count: int, workdir: Path, seed: int, database_url: str | None)
     else:
         url = f"sqlite+aiosqlite:///{workdir / f'studybot-{count}-{uuid.uuid4().hex[:6]}.db'}"
     try:
-        _seed_studybot(url, [(FIRST_MEMBER_ID, count), (FIRST_MEMBER_ID + 900_000, WARMUP_MEMBERS)])
+        _seed_studybot(
+            url, [(FIRST_MEMBER_ID, count * waves), (FIRST_MEMBER_ID + 900_000, WARMUP_MEMBERS)]
+        )
         with FakeBotAPI() as fake:
             config = {
                 "telegram": {
@@ -468,6 +490,7 @@ def run_studybot(count: int, workdir: Path, seed: int, database_url: str | None)
                     is_summary=is_summary,
                     seed=seed,
                     pid=proc.pid,
+                    waves=waves,
                 )
             finally:
                 _stop(proc)
@@ -509,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="repeat and keep the best round")
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: SQLite file)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--waves", type=int, default=0, help="waves of N members (default: ~1,000 answers)"
+    )
     parser.add_argument("--serve-bare", nargs=3, metavar=("BASE_URL", "TOKEN", "DB"))
     parser.add_argument("--serve-echo", nargs=2, metavar=("BASE_URL", "TOKEN"))
     args = parser.parse_args(argv)
@@ -528,15 +554,17 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         summary: list[tuple[int, Result, Result, Result]] = []
         for count in args.members:
-            echo = best([run_simple("echo", count, workdir, args.seed) for _ in range(args.rounds)])
-            bare = best([run_simple("bare", count, workdir, args.seed) for _ in range(args.rounds)])
+            waves = args.waves or waves_for(count)
+            rounds = range(args.rounds)
+            echo = best([run_simple("echo", count, workdir, args.seed, waves) for _ in rounds])
+            bare = best([run_simple("bare", count, workdir, args.seed, waves) for _ in rounds])
             ours = best(
                 [
-                    run_studybot(count, workdir, args.seed, args.database_url)
+                    run_studybot(count, workdir, args.seed, args.database_url, waves)
                     for _ in range(args.rounds)
                 ]
             )
-            print()
+            print(f"\n{count} members at once, {waves} wave(s):")
             report([echo, bare, ours])
             summary.append((count, echo, bare, ours))
         print()
