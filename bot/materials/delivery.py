@@ -37,13 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.db.models import Chat, Claim, Delivery, Department, Member, PlanItem
 from bot.db.types import utcnow
-from bot.db.upsert import insert_or_ignore
+from bot.db.upsert import dialect_insert, insert_or_ignore
 from bot.i18n import resolve_locale, translator
 from bot.materials.occurrences import Schedule, ScheduleError, occurrences_between, parse_when
 from bot.materials.render import item_keyboard, item_text, occurrence_key
@@ -234,11 +233,6 @@ class _Document:
                     return
         assert self.file_id is not None
         await sender.send_document_id(chat_id, self.file_id, caption=self.caption)
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert
 
 
 async def resolve_audience(
@@ -536,7 +530,7 @@ class MaterialScheduler:
         now = utcnow()
         by_chat = {t.chat_id: t for t in batch}
         async with self.db.begin() as session:
-            insert = _insert(session)
+            insert = dialect_insert(session)
             rows = await session.execute(
                 insert(Delivery)
                 .values(
@@ -567,7 +561,7 @@ class MaterialScheduler:
         for offset in range(0, len(targets), 500):
             batch = targets[offset : offset + 500]
             async with self.db.begin() as session:
-                insert = _insert(session)
+                insert = dialect_insert(session)
                 rows = await session.execute(
                     insert(Delivery)
                     .values(

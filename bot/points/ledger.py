@@ -7,17 +7,16 @@ never awards twice: the insert is refused by the database, not by a check in mem
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, LedgerEntry, Member
 from bot.db.types import utcnow
+from bot.db.upsert import dialect_name, insert_ignoring
 
 KINDS = (
     "checkin",
@@ -85,20 +84,10 @@ _EXISTS_AND_WINDOW = select(
 )
 
 
-@functools.cache
-def _insert(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(_ledger).on_conflict_do_nothing().returning(_ledger.c.id)
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
 async def _lock_member(session: AsyncSession, member_id: int) -> None:
     # Serialise awards per member on PostgreSQL so caps hold under concurrency
     # (SQLite already serialises writers with BEGIN IMMEDIATE).
-    if _dialect(session) == "postgresql":
+    if dialect_name(session) == "postgresql":
         await session.execute(_LOCK_MEMBER, {"member_id": member_id})
 
 
@@ -152,7 +141,7 @@ async def award(
     if granted == 0 and points != 0:
         return AwardResult(0, capped=True)
     inserted = await session.scalar(
-        _insert(_dialect(session)),
+        insert_ignoring(session, _ledger, _ledger.c.id),
         {
             **key,
             "delta": granted,

@@ -11,11 +11,9 @@ compare-and-set on its position. The statements are built once and reused.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -31,6 +29,7 @@ from bot.db.models import (
     ReviewCard,
 )
 from bot.db.types import utcnow
+from bot.db.upsert import insert_ignoring
 from bot.members.service import clear_pending_input, set_pending_input
 from bot.points.ledger import Cap, award
 from bot.quiz import draw, review
@@ -134,16 +133,6 @@ _SET_POINTS = (
 )
 
 _NEW_ASKED = _aq.insert().returning(_aq.c.id)
-
-
-@functools.cache
-def _insert_answer(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(_ans).on_conflict_do_nothing().returning(_ans.c.id)
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 # One row of ``_CONTEXT``: the asked question and everything around it.
@@ -380,7 +369,7 @@ async def _record(
     planned = scoring.answer_points(mode, correct, streak, rules)
     answer_id = (
         await session.execute(
-            _insert_answer(_dialect(session)),
+            insert_ignoring(session, _ans, _ans.c.id),
             {
                 "member_id": ctx.member_id,
                 "question_id": ctx.question_id,

@@ -13,17 +13,16 @@ due by the end of today.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from fsrs import Card, Rating, Scheduler
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Question, ReviewCard
+from bot.db.upsert import insert_ignoring
 
 SCHEDULER = Scheduler(learning_steps=(), relearning_steps=(), enable_fuzzing=False)
 
@@ -52,21 +51,14 @@ def reviewed(card: dict, correct: bool, now: dt.datetime, graduate_days: float) 
     return CardState(dict(after.to_dict()), after.due, stability, not graduated)
 
 
-@functools.cache
-def _insert_card(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(_cards).on_conflict_do_nothing().returning(_cards.c.id)
-
-
 async def _add_card(
     session: AsyncSession, member_id: int, question_id: int, now: dt.datetime
 ) -> bool:
     """Put a just-missed question into the notebook; False when its card already exists."""
     card = new_card(question_id, now)
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     inserted = (
         await session.execute(
-            _insert_card(dialect),
+            insert_ignoring(session, _cards, _cards.c.id),
             {
                 "member_id": member_id,
                 "question_id": question_id,

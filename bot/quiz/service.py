@@ -14,11 +14,9 @@ handlers in ``bot/telegram/quiz.py`` render them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -32,7 +30,7 @@ from bot.db.models import (
     QuizAttempt,
 )
 from bot.db.types import utcnow
-from bot.db.upsert import insert_or_ignore
+from bot.db.upsert import insert_ignoring, insert_or_ignore
 from bot.quiz import draw, review
 from bot.quiz.answering import (
     BLANK_INPUT,
@@ -259,12 +257,6 @@ _CHOSEN_VERSIONS = select(
 _INSERT_ASKED = _asked.insert().returning(_asked.c.id, sort_by_parameter_order=True)
 
 
-@functools.cache
-def _insert_attempt(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(_attempts).on_conflict_do_nothing().returning(_attempts.c.id)
-
-
 async def _start_fresh(
     session: AsyncSession,
     config: Config,
@@ -288,9 +280,8 @@ async def _start_fresh(
     )
     if not chosen:
         return None
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     attempt_id = await session.scalar(
-        _insert_attempt(dialect),
+        insert_ignoring(session, _attempts, _attempts.c.id),
         {
             "member_id": member_id,
             "mode": mode,

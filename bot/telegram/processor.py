@@ -25,7 +25,6 @@ from contextvars import ContextVar
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
@@ -33,6 +32,7 @@ from telegram.ext import BaseUpdateProcessor
 
 from bot.db.models import InboxUpdate, ProcessedUpdate
 from bot.db.types import utcnow
+from bot.db.upsert import dialect_insert
 
 log = logging.getLogger("studybot.updates")
 
@@ -129,10 +129,6 @@ def sender_of(item: dict[str, Any]) -> int | None:
     return None
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
 def serial_key(update: Update) -> Any:
     if update.effective_chat is not None:
         return ("chat", update.effective_chat.id)
@@ -223,9 +219,8 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
                 found = await self._processed_among(session, ids)
                 fresh = [item for item in items if item["update_id"] not in found]
                 if fresh:
-                    module = postgresql if _dialect(session) == "postgresql" else sqlite
                     await session.execute(
-                        module.insert(_inbox).on_conflict_do_nothing(),
+                        dialect_insert(session)(_inbox).on_conflict_do_nothing(),
                         [
                             {"update_id": item["update_id"], "payload": item, "received_at": now}
                             for item in fresh
@@ -353,8 +348,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
     async def _record_marks(self, session: AsyncSession, batch: dict[int, dt.datetime]) -> None:
         now = max(batch.values())
         # An id Telegram used before (see RETENTION) is remembered afresh.
-        module = postgresql if _dialect(session) == "postgresql" else sqlite
-        stmt = module.insert(_processed)
+        stmt = dialect_insert(session)(_processed)
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[_processed.c.update_id],
