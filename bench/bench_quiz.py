@@ -552,28 +552,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-quiz-") as tmp:
         workdir = Path(tmp)
-        summary: list[tuple[int, Result, Result, Result]] = []
+        summary: list[tuple[int, Result, Result, Result, list[float]]] = []
         for count in args.members:
             waves = args.waves or waves_for(count)
-            rounds = range(args.rounds)
-            echo = best([run_simple("echo", count, workdir, args.seed, waves) for _ in rounds])
-            bare = best([run_simple("bare", count, workdir, args.seed, waves) for _ in rounds])
-            ours = best(
-                [
+            # Rounds alternate between the contenders, so a machine that slows down for a
+            # while does not hit one of them only.
+            runs: dict[str, list[Result]] = {"echo": [], "bare": [], "studybot": []}
+            for _ in range(args.rounds):
+                runs["echo"].append(run_simple("echo", count, workdir, args.seed, waves))
+                runs["bare"].append(run_simple("bare", count, workdir, args.seed, waves))
+                runs["studybot"].append(
                     run_studybot(count, workdir, args.seed, args.database_url, waves)
-                    for _ in range(args.rounds)
-                ]
-            )
+                )
+            echo, bare, ours = best(runs["echo"]), best(runs["bare"]), best(runs["studybot"])
             print(f"\n{count} members at once, {waves} wave(s):")
             report([echo, bare, ours])
-            summary.append((count, echo, bare, ours))
+            paired = [
+                o.answers_per_second / b.answers_per_second
+                for o, b in zip(runs["studybot"], runs["bare"], strict=True)
+            ]
+            summary.append((count, echo, bare, ours, paired))
         print()
-        for count, echo, bare, ours in summary:
+        for count, echo, bare, ours, paired in summary:
             ratio = ours.answers_per_second / bare.answers_per_second
             headroom = echo.answers_per_second / bare.answers_per_second
             print(
                 f"{count} members: studybot / bare PTB throughput = {ratio:.2f}x "
-                f"(target >= 0.8x); studybot p99 = {_percentile(ours.turn, 0.99) * 1000:.1f} ms; "
+                f"(target >= 0.8x; round by round {', '.join(f'{r:.2f}' for r in paired)}); "
+                f"studybot p99 = {_percentile(ours.turn, 0.99) * 1000:.1f} ms; "
                 f"fake server capacity = {headroom:.1f}x the bare bot"
             )
     return 0
