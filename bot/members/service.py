@@ -97,27 +97,20 @@ _members = cast(Table, Member.__table__)
 _departments = cast(Table, Department.__table__)
 _member_roles = cast(Table, MemberRole.__table__)
 
-# Everything ``load_actor`` needs in one statement, built once: it runs for every update.
-_ACTOR_COLUMNS = (
-    _members.c.telegram_id,
-    _members.c.id,
-    _members.c.name,
-    _members.c.language,
-    _departments.c.name.label("department"),
-    select(func.aggregate_strings(_member_roles.c.role, ","))
-    .where(_member_roles.c.member_id == _members.c.id)
-    .scalar_subquery()
-    .label("roles"),
-)
-_ACTOR_FROM = _members.outerjoin(_departments, _departments.c.id == _members.c.department_id)
-_ACTOR = (
-    select(*_ACTOR_COLUMNS)
-    .select_from(_ACTOR_FROM)
-    .where(_members.c.telegram_id == bindparam("telegram_id"))
-)
+# Everything ``actor_of`` needs in one statement, built once: it runs for every update.
 _ACTORS = (
-    select(*_ACTOR_COLUMNS)
-    .select_from(_ACTOR_FROM)
+    select(
+        _members.c.telegram_id,
+        _members.c.id,
+        _members.c.name,
+        _members.c.language,
+        _departments.c.name.label("department"),
+        select(func.aggregate_strings(_member_roles.c.role, ","))
+        .where(_member_roles.c.member_id == _members.c.id)
+        .scalar_subquery()
+        .label("roles"),
+    )
+    .select_from(_members.outerjoin(_departments, _departments.c.id == _members.c.department_id))
     .where(_members.c.telegram_id.in_(bindparam("telegram_ids", expanding=True)))
 )
 _SET_LANGUAGE = (
@@ -126,7 +119,7 @@ _SET_LANGUAGE = (
     .values(language=bindparam("language"))
 )
 
-# A member as read by ``_ACTOR`` (None: nobody registered under that Telegram id).
+# A member as read by ``_ACTORS`` (None: nobody registered under that Telegram id).
 ActorRow = Any
 
 
@@ -170,7 +163,7 @@ async def remember_language(session: AsyncSession, member_id: int, language_code
 async def load_actor(
     session: AsyncSession, config: Config, telegram_id: int, language_code: str | None
 ) -> Actor:
-    row = (await session.execute(_ACTOR, {"telegram_id": telegram_id})).first()
+    row = (await actor_rows(session, [telegram_id])).get(telegram_id)
     actor = actor_of(config, telegram_id, language_code, row)
     if language_changed(row, language_code) and actor.member_id is not None:
         assert language_code is not None

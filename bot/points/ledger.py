@@ -91,20 +91,6 @@ async def _lock_member(session: AsyncSession, member_id: int) -> None:
         await session.execute(_LOCK_MEMBER, {"member_id": member_id})
 
 
-async def points_between(
-    session: AsyncSession, member_id: int, kind: str, first_day: dt.date, last_day: dt.date
-) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(
-            LedgerEntry.member_id == member_id,
-            LedgerEntry.kind == kind,
-            LedgerEntry.local_day >= first_day,
-            LedgerEntry.local_day <= last_day,
-        )
-    )
-    return int(total or 0)
-
-
 async def award(
     session: AsyncSession,
     *,

@@ -149,7 +149,8 @@ def time_limit(config: Config, mode: str) -> int | None:
     return seconds if mode == "daily" and seconds > 0 else None
 
 
-def _shown(options: list[Any] | None, order: list[int] | None) -> list[str]:
+def shown_options(options: list[Any] | None, order: list[int] | None) -> list[str]:
+    """The options in the order the member sees them (shown letter i -> ``order[i]``)."""
     opts = list(options or [])
     return [opts[i] for i in (order or range(len(opts))) if i < len(opts)]
 
@@ -163,7 +164,7 @@ def _answered_view(ctx: _Context) -> QuestionView:
         total=ctx.total,
         type=ctx.type,
         text=ctx.text,
-        options=_shown(ctx.options, ctx.option_order),
+        options=shown_options(ctx.options, ctx.option_order),
         selection=list(ctx.selection or []),
     )
 
@@ -439,7 +440,7 @@ async def _record(
                 total=ctx.total,
                 type=ctx.next_type,
                 text=ctx.next_text,
-                options=_shown(ctx.next_options, ctx.next_order),
+                options=shown_options(ctx.next_options, ctx.next_order),
                 selection=list(ctx.next_selection or []),
                 seconds=seconds,
                 deadline_at=ctx.next_deadline_at,
@@ -541,6 +542,6 @@ async def _challenge_next(
         total=None,
         type=row.type,
         text=row.text,
-        options=_shown(options, order),
+        options=shown_options(options, order),
         seconds=seconds,
     )

@@ -93,27 +93,14 @@ async def record_answer(
             )
         )
     ).first()
-    if row is None:
-        if correct or await _add_card(session, member_id, question_id, now):
-            return
-        # Added concurrently: treat this answer as a review of that card.
-        await record_answer(
-            session,
-            member_id=member_id,
-            question_id=question_id,
-            correct=correct,
-            now=now,
-            graduate_days=graduate_days,
-        )
-        return
     await apply_answer(
         session,
         member_id=member_id,
         question_id=question_id,
-        card_id=row[0],
-        card=row[1],
-        active=row[2],
-        lapses=row[3],
+        card_id=row[0] if row else None,
+        card=row[1] if row else None,
+        active=bool(row[2]) if row else False,
+        lapses=row[3] if row else 0,
         correct=correct,
         now=now,
         graduate_days=graduate_days,
@@ -152,6 +139,7 @@ async def apply_answer(
     if card_id is None or card is None:
         if correct or await _add_card(session, member_id, question_id, now):
             return
+        # Added concurrently: treat this answer as a review of that card.
         await record_answer(
             session,
             member_id=member_id,

@@ -39,6 +39,7 @@ from bot.quiz.answering import (
     answer_judge,
     expect_blank,
     pending_blank,
+    shown_options,
     submit_multiple,
     time_limit,
     toggle_option,
@@ -96,8 +97,6 @@ async def _load_position(
 def _view(
     attempt: QuizAttempt, aq: AttemptQuestion, version: QuestionVersion, seconds: int | None
 ) -> QuestionView:
-    options = list(version.options or [])
-    order = list(aq.option_order or range(len(options)))
     return QuestionView(
         attempt_id=attempt.id,
         aq_id=aq.id,
@@ -106,7 +105,7 @@ def _view(
         total=attempt.total,
         type=version.type,
         text=version.text,
-        options=[options[i] for i in order if i < len(options)],
+        options=shown_options(version.options, aq.option_order),
         selection=list(aq.selection or []),
         seconds=seconds,
         deadline_at=aq.deadline_at,
@@ -190,32 +189,48 @@ async def _new_attempt(
     return await session.get(QuizAttempt, attempt_id)
 
 
+_attempts = cast(Table, QuizAttempt.__table__)
+_asked = cast(Table, AttemptQuestion.__table__)
+_versions = cast(Table, QuestionVersion.__table__)
+
+_CHOSEN_VERSIONS = select(
+    _versions.c.id, _versions.c.type, _versions.c.text, _versions.c.options
+).where(_versions.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_ASKED = _asked.insert().returning(_asked.c.id, sort_by_parameter_order=True)
+
+# A question version as read by ``_CHOSEN_VERSIONS``.
+_Version = Any
+
+
+async def _versions_of(session: AsyncSession, chosen: list[draw.Drawn]) -> dict[int, _Version]:
+    rows = await session.execute(_CHOSEN_VERSIONS, {"ids": sorted({d.version_id for d in chosen})})
+    return {row.id: row for row in rows}
+
+
 def _asked_row(
-    attempt: QuizAttempt, position: int, drawn: draw.Drawn, options: list[str]
+    attempt_id: int,
+    seed: int,
+    position: int,
+    drawn: draw.Drawn,
+    version: _Version,
 ) -> dict[str, Any]:
-    order = check.option_order(draw.position_seed(attempt.seed, position), options)
+    options = list(version.options or [])
     return {
-        "attempt_id": attempt.id,
+        "attempt_id": attempt_id,
         "position": position,
         "question_version_id": drawn.version_id,
-        "option_order": order,
+        "option_order": check.option_order(draw.position_seed(seed, position), options),
         "selection": [],
+        "message_id": None,
+        "sent_at": None,
+        "deadline_at": None,
     }
 
 
-async def _options_of(session: AsyncSession, version_ids: list[int]) -> dict[int, list[str]]:
-    rows = await session.execute(
-        select(QuestionVersion.id, QuestionVersion.options).where(
-            QuestionVersion.id.in_(version_ids)
-        )
-    )
-    return {row[0]: list(row[1] or []) for row in rows}
-
-
 async def _fill(session: AsyncSession, attempt: QuizAttempt, chosen: list[draw.Drawn]) -> None:
-    options = await _options_of(session, [d.version_id for d in chosen])
+    versions = await _versions_of(session, chosen)
     rows = [
-        _asked_row(attempt, position, drawn, options.get(drawn.version_id, []))
+        _asked_row(attempt.id, attempt.seed, position, drawn, versions[drawn.version_id])
         for position, drawn in enumerate(chosen, start=1)
     ]
     if rows:
@@ -245,16 +260,6 @@ async def _present(
         aq.deadline_at = now + dt.timedelta(seconds=seconds)
     await expect_blank(session, attempt.member_id, telegram_id, aq.id, version.type)
     return _view(attempt, aq, version, seconds)
-
-
-_attempts = cast(Table, QuizAttempt.__table__)
-_asked = cast(Table, AttemptQuestion.__table__)
-_versions = cast(Table, QuestionVersion.__table__)
-
-_CHOSEN_VERSIONS = select(
-    _versions.c.id, _versions.c.type, _versions.c.text, _versions.c.options
-).where(_versions.c.id.in_(bindparam("ids", expanding=True)))
-_INSERT_ASKED = _asked.insert().returning(_asked.c.id, sort_by_parameter_order=True)
 
 
 async def _start_fresh(
@@ -300,34 +305,18 @@ async def _start_fresh(
     )
     if attempt_id is None:
         return None
-    versions = {
-        row.id: row
-        for row in await session.execute(
-            _CHOSEN_VERSIONS, {"ids": sorted({d.version_id for d in chosen})}
-        )
-    }
+    versions = await _versions_of(session, chosen)
     seconds = time_limit(config, mode)
     deadline = now + dt.timedelta(seconds=seconds) if seconds else None
-    rows = []
-    for position, drawn in enumerate(chosen, start=1):
-        options = list(versions[drawn.version_id].options or [])
-        rows.append(
-            {
-                "attempt_id": attempt_id,
-                "position": position,
-                "question_version_id": drawn.version_id,
-                "option_order": check.option_order(draw.position_seed(seed, position), options),
-                "selection": [],
-                "message_id": None,
-                # The first question is sent now: a time limit starts with it.
-                "sent_at": now if position == 1 and seconds else None,
-                "deadline_at": deadline if position == 1 else None,
-            }
-        )
+    rows = [
+        _asked_row(attempt_id, seed, position, drawn, versions[drawn.version_id])
+        for position, drawn in enumerate(chosen, start=1)
+    ]
+    if deadline is not None:  # the first question is sent now: its time limit starts
+        rows[0].update(sent_at=now, deadline_at=deadline)
     ids = (await session.scalars(_INSERT_ASKED, rows)).all()
     first = versions[chosen[0].version_id]
     await expect_blank(session, member_id, telegram_id, ids[0], first.type)
-    options = list(first.options or [])
     view = QuestionView(
         attempt_id=attempt_id,
         aq_id=ids[0],
@@ -336,7 +325,7 @@ async def _start_fresh(
         total=len(chosen),
         type=first.type,
         text=first.text,
-        options=[options[i] for i in rows[0]["option_order"] if i < len(options)],
+        options=shown_options(first.options, rows[0]["option_order"]),
         seconds=seconds,
         deadline_at=deadline,
     )

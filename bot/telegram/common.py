@@ -21,7 +21,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.sending import Keyboard
 from bot.telegram.context import StudyContext
-from bot.telegram.keyboards import markup
+from bot.telegram.keyboards import keyboard_json, markup
 
 log = logging.getLogger("studybot.handlers")
 
@@ -77,23 +77,6 @@ warnings.filterwarnings(
     category=PTBUserWarning,
 )
 _NO_PREVIEW = {"is_disabled": True}
-
-
-def keyboard_json(keyboard: Keyboard | None) -> dict[str, Any] | None:
-    """An inline keyboard as the Bot API's ``reply_markup`` object."""
-    if not keyboard:
-        return None
-    return {
-        "inline_keyboard": [
-            [
-                {"text": b.text, "url": b.url}
-                if b.url
-                else {"text": b.text, "callback_data": b.data}
-                for b in row
-            ]
-            for row in keyboard
-        ]
-    }
 
 
 async def call(context: StudyContext, method: str, **params: Any) -> Any:

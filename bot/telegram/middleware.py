@@ -113,22 +113,25 @@ async def prefetch_actors(session: AsyncSession, items: list[dict[str, Any]]) ->
             _prefetched[update_id] = (sender, rows.get(sender))
 
 
-def _known_actor(update: Update, context: StudyContext, user: User) -> bool:
-    """Take the actor read with the update's batch when nothing needs writing."""
+def _check_in_due(actor: Actor, update: Update, day: str) -> bool:
+    """Whether this update is the member's first interaction of ``day`` in this process."""
+    return (
+        actor.member_id is not None
+        and update.poll is None
+        and (actor.member_id, day) not in _checked_in
+    )
+
+
+def _known_actor(update: Update, context: StudyContext, user: User, day: str) -> Actor | None:
+    """The actor read with the update's batch, when nothing needs writing."""
     prefetched = _prefetched.pop(update.update_id, None)
     if prefetched is None or prefetched[0] != user.id:
-        return False
+        return None
     row = prefetched[1]
     if language_changed(row, user.language_code):
-        return False
+        return None
     actor = actor_of(context.config, user.id, user.language_code, row)
-    if actor.member_id is not None and update.poll is None:
-        day = utcnow().astimezone(context.config.tz).date().isoformat()
-        if (actor.member_id, day) not in _checked_in:
-            return False
-    context.actor = actor
-    note_member(actor.member_id)
-    return True
+    return None if _check_in_due(actor, update, day) else actor
 
 
 async def before_handlers(update: Update, context: StudyContext) -> None:
@@ -136,25 +139,25 @@ async def before_handlers(update: Update, context: StudyContext) -> None:
     user = update.effective_user
     if user is None or user.is_bot:
         return
-    if _known_actor(update, context, user):
-        return
     config = context.config
     day = utcnow().astimezone(config.tz).date().isoformat()
 
     async def resolve(session: AsyncSession) -> tuple[Actor, bool]:
-        """The actor, and whether today's check-in is recorded (now or before)."""
+        """The actor, and whether today's check-in was recorded now."""
         actor = await load_actor(session, config, user.id, user.language_code)
-        if actor.member_id is None or update.poll is not None:
+        if actor.member_id is None or not _check_in_due(actor, update, day):
             return actor, False
-        if (actor.member_id, day) not in _checked_in:
-            await daily_checkin(session, config, actor.member_id)
+        await daily_checkin(session, config, actor.member_id)
         return actor, True
 
-    async with context.db.begin() as session:
-        actor, checked_in = await run_inline(session, resolve)
+    actor = _known_actor(update, context, user, day)
+    if actor is None:
+        async with context.db.begin() as session:
+            resolved, checked_in = await run_inline(session, resolve)
+        actor = resolved
+        if checked_in and actor.member_id is not None:
+            _checked_in.add((actor.member_id, day))
+            if len(_checked_in) > 100_000:
+                _checked_in.clear()
     context.actor = actor
     note_member(actor.member_id)
-    if checked_in and actor.member_id is not None:
-        _checked_in.add((actor.member_id, day))
-        if len(_checked_in) > 100_000:
-            _checked_in.clear()

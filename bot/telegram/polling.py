@@ -111,36 +111,39 @@ class SafePoller:
             )
             return None
 
-    async def _start(self, items: list[dict[str, Any]], updates: list[Update]) -> None:
-        """Store the batch (see the module docstring) and start handling it."""
-        processor = self.app.update_processor
-        stored = isinstance(processor, OrderedUpdateProcessor) and await processor.receive(items)
-        for update in updates:
+    def _spawn(self, batch: list[tuple[dict[str, Any], Update]], *, stored: bool) -> None:
+        for _item, update in batch:
             if not stored:
                 self._unconfirmed.add(update.update_id)
             self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
+
+    async def _start(self, batch: list[tuple[dict[str, Any], Update]]) -> None:
+        """Store the batch (see the module docstring) and start handling it."""
+        processor = self.app.update_processor
+        stored = isinstance(processor, OrderedUpdateProcessor) and await processor.receive(
+            [item for item, _update in batch]
+        )
+        self._spawn(batch, stored=stored)
 
     async def _recover(self) -> None:
         """Handle the stored updates a previous run did not finish."""
         processor = self.app.update_processor
         if not isinstance(processor, OrderedUpdateProcessor):
             return
-        items = await processor.pending()
-        updates = []
-        for item in items:
+        batch = []
+        for item in await processor.pending():
             uid = item.get("update_id")
             if not isinstance(uid, int) or uid in self._in_flight:
                 continue
             self._highest_seen = max(self._highest_seen, uid)
             update = self._read(item)
             if update is not None:
-                updates.append(update)
-        if updates:
-            log.info("handling %d update(s) received before the restart", len(updates))
-            await processor.prefetch([u.update_id for u in updates])
-            processor.hold(items)
-        for update in updates:
-            self._in_flight[update.update_id] = asyncio.create_task(self._process(update))
+                batch.append((item, update))
+        if batch:
+            log.info("handling %d update(s) received before the restart", len(batch))
+            await processor.prefetch([update.update_id for _item, update in batch])
+            processor.hold([item for item, _update in batch])
+        self._spawn(batch, stored=True)
 
     async def run(self) -> None:
         bot = self.app.bot
@@ -177,7 +180,7 @@ class SafePoller:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
-            items: list[tuple[dict[str, Any], Update]] = []
+            fresh: list[tuple[dict[str, Any], Update]] = []
             for item in batch:
                 uid = item.get("update_id") if isinstance(item, dict) else None
                 if not isinstance(uid, int) or uid in self._in_flight or uid <= self._highest_seen:
@@ -185,14 +188,14 @@ class SafePoller:
                 self._highest_seen = uid
                 update = self._read(item)
                 if update is not None:
-                    items.append((item, update))
-            if items:
-                await self._start([item for item, _update in items], [u for _i, u in items])
+                    fresh.append((item, update))
+            if fresh:
+                await self._start(fresh)
             # Enough in hand: let some finish before taking more. And while unstored updates
             # hold the offset back, Telegram answers at once: wait for progress instead of
             # fetching the same batch in a busy loop.
             crowded = len(self._in_flight) >= self.limit * 4
-            if crowded or (self._unconfirmed and not items):
+            if crowded or (self._unconfirmed and not fresh):
                 await asyncio.wait(
                     list(self._in_flight.values()),
                     timeout=self.timeout,

@@ -140,10 +140,10 @@ def serial_key(update: Update) -> Any:
 class OrderedUpdateProcessor(BaseUpdateProcessor):
     """Runs updates (see the module docstring) and remembers which ones were handled.
 
-    Both halves of that memory are batched, as each costs a transaction: the poller asks
-    about a whole fetched batch at once (``prefetch``), and updates finishing at about the
-    same time are recorded together (``_mark_processed`` waits until its update is written,
-    so nobody confirms an update to Telegram before it is remembered).
+    Both halves of that memory are batched, as each costs a transaction: the poller stores
+    and looks up a whole fetched batch at once (``receive``), and updates finishing at about
+    the same time are recorded together, with the next received batch when one comes
+    (``_mark_processed``).
     """
 
     def __init__(self, max_concurrent_updates: int, db: async_sessionmaker[AsyncSession]) -> None:
@@ -284,13 +284,7 @@ class OrderedUpdateProcessor(BaseUpdateProcessor):
             return known
         try:
             async with self._db() as session:
-                found = await session.scalar(
-                    select(ProcessedUpdate.update_id).where(
-                        ProcessedUpdate.update_id == update_id,
-                        ProcessedUpdate.processed_at > utcnow() - RETENTION,
-                    )
-                )
-                return found is not None
+                return bool(await self._processed_among(session, [update_id]))
         except SQLAlchemyError:
             log.exception("cannot check update %s against processed updates", update_id)
             return False

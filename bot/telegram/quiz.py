@@ -320,9 +320,7 @@ async def _follow_up(update: Update, context: StudyContext, outcome: AnswerOutco
         await say_quickly(update, context, summary_text(context.tr, outcome.summary))
 
 
-async def render_answer(
-    update: Update, context: StudyContext, outcome: AnswerOutcome, *, edit: bool
-) -> None:
+async def render_answer(update: Update, context: StudyContext, outcome: AnswerOutcome) -> None:
     """A pressed question becomes its verdict in place (buttons gone, the member's choice,
     right or wrong, the correct answer, the explanation, the points) while the press is
     acknowledged and the next question or the summary is sent: the three calls do not
@@ -330,14 +328,12 @@ async def render_answer(
     then what follows."""
     _ = context.tr
     verdict = feedback_text(_, outcome)
-    toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
     query = update.callback_query
-    if query is None or not edit:
-        if query is not None:
-            await _answer_query(update, context, toast)
+    if query is None:
         await say_quickly(update, context, verdict)
         await _follow_up(update, context, outcome)
         return
+    toast = _("✅ Correct!") if outcome.correct else _("❌ Wrong.")
     answered = f"{answered_text(_, outcome)}\n\n{verdict}"
     _ignored, shown, _done = await asyncio.gather(
         _answer_query(update, context, toast),
@@ -463,7 +459,7 @@ async def quiz_button(update: Update, context: StudyContext) -> None:
     if outcome.status != "answered":
         await query.answer(_(_REFUSALS.get(outcome.status, _REFUSALS["stale"])))
         return
-    await render_answer(update, context, outcome, edit=True)
+    await render_answer(update, context, outcome)
 
 
 async def _special_button(update: Update, context: StudyContext, bank_id_text: str) -> None:
@@ -510,7 +506,7 @@ async def blank_reply(update: Update, context: StudyContext, payload: dict) -> N
             update, context, _("I did not understand that. Send /help to see what I can do.")
         )
         return
-    await render_answer(update, context, outcome, edit=False)
+    await render_answer(update, context, outcome)
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
